@@ -1,0 +1,36 @@
+"""Pure, function-preserving surgery on isotropic networks, and the records that let state follow it."""
+
+from isocl.topology.layout import parameter_axes, transform
+from isocl.topology.ops import (
+    add_outputs,
+    diagonalise,
+    full_diagonalise,
+    grow,
+    neuroadapt,
+    nonzero_weights,
+    prune,
+    remove_outputs,
+    singular_values,
+    sparsify,
+)
+from isocl.topology.optim import remap_optimizer
+from isocl.topology.records import Change, Reindex, Rotation
+
+__all__ = [
+    "Change",
+    "Reindex",
+    "Rotation",
+    "add_outputs",
+    "diagonalise",
+    "full_diagonalise",
+    "grow",
+    "neuroadapt",
+    "nonzero_weights",
+    "parameter_axes",
+    "prune",
+    "remap_optimizer",
+    "remove_outputs",
+    "singular_values",
+    "sparsify",
+    "transform",
+]
