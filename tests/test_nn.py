@@ -3,10 +3,7 @@ import torch
 
 from isocl.nn import IsoMLP, TanhMLP, build_backbone, isotropic, isotropic_gain
 
-
-def random_orthogonal(n: int, seed: int = 0) -> torch.Tensor:
-    q, _ = torch.linalg.qr(torch.randn(n, n, generator=torch.Generator().manual_seed(seed)))
-    return q
+from .nets import random_orthogonal
 
 
 @pytest.mark.parametrize("activation", ["tanh", "log1p"])
@@ -67,8 +64,10 @@ def test_iso_forward_matches_the_equations(float64, psi, intrinsic_length):
 def test_iso_defaults_follow_the_paper():
     net = IsoMLP([3072, 100, 100, 10])
     assert net.sizes == [3072, 100, 100, 10] and net.n_hidden == 2
-    assert all(torch.allclose(torch.linalg.svdvals(m.weight), torch.ones(10 if i == 2 else 100), atol=1e-5)
-               for i, m in enumerate(net.maps))  # orthogonal init: every singular value is 1
+    assert all(
+        torch.allclose(torch.linalg.svdvals(m.weight), torch.ones(10 if i == 2 else 100), atol=1e-5)
+        for i, m in enumerate(net.maps)
+    )  # orthogonal init: every singular value is 1
     assert torch.allclose(net.intrinsic_length(0), torch.tensor(1e-6))
     assert net.maps[0].psi is None and all(m.psi is not None and m.psi.requires_grad for m in net.maps[1:])
     assert net.log_lengths[0].requires_grad

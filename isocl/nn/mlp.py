@@ -191,9 +191,7 @@ class TanhMLP(_MLP):
         super().__init__()
         sizes = _check_sizes(sizes)
         self.init = _choice("init", init, INITS)
-        self.maps = nn.ModuleList(
-            Affine(n_in, n_out, init) for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True)
-        )
+        self.maps = nn.ModuleList(Affine(n_in, n_out, init) for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True))
 
     def spec(self) -> dict:
         return dict(type="tanh_mlp", sizes=self.sizes, init=self.init)

@@ -102,8 +102,11 @@ def sparsify(net: nn.Module) -> Change:
     for k in range(1, len(net.maps) - 1, 2):
         change = change + full_diagonalise(net, k)
     maps = list(range(1, len(net.maps) - 1, 2))
-    return Change("sparsify", change.steps, {"maps": maps, "nonzero_before": before,
-                                             "nonzero_after": nonzero_weights(net)})
+    return Change(
+        "sparsify",
+        change.steps,
+        {"maps": maps, "nonzero_before": before, "nonzero_after": nonzero_weights(net)},
+    )
 
 
 def _append_scaffold(net: nn.Module, k: int, n: int, scale: float, generator) -> Reindex:
@@ -195,12 +198,22 @@ def _adapt_layer(net: nn.Module, k: int, threshold: float, n_scaffold: int, scal
     else:
         steps = ()
     added = max(n_scaffold - scaffold, 0)
-    return steps, {"scaffold": scaffold, "added": added, "removed": max(surplus, 0), "width": net.sizes[k + 1]}
+    return steps, {
+        "scaffold": scaffold,
+        "added": added,
+        "removed": max(surplus, 0),
+        "width": net.sizes[k + 1],
+    }
 
 
 @atomic
 def neuroadapt(
-    net: nn.Module, threshold: float = 0.95, n_scaffold: int = 5, *, scale: float = SCAFFOLD_SCALE, generator=None
+    net: nn.Module,
+    threshold: float = 0.95,
+    n_scaffold: int = 5,
+    *,
+    scale: float = SCAFFOLD_SCALE,
+    generator=None,
 ) -> Change:
     """The scaffold-buffer rule (notes §4) on every hidden layer, deepest first.
 
@@ -235,8 +248,7 @@ def remove_outputs(net: nn.Module, indices) -> Change:
     drop = sorted({int(i) for i in indices})
     if any(not 0 <= i < n_out for i in drop) or len(drop) >= n_out:
         raise ValueError(
-            f"remove_outputs: indices {list(indices)} must be distinct outputs in 0..{n_out - 1}, "
-            "leaving at least one"
+            f"remove_outputs: indices {list(indices)} must be distinct outputs in 0..{n_out - 1}, leaving at least one"
         )
     kept = torch.tensor([i for i in range(n_out) if i not in set(drop)], dtype=torch.long)
     steps = _apply(net, Reindex(len(net.maps) - 1, kept)) if drop else ()

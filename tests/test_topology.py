@@ -1,0 +1,287 @@
+"""Topology operations: exact where the math says exact (float64), bounded where it says bounded."""
+
+import copy
+import math
+
+import pytest
+import torch
+
+from isocl import topology as T
+from isocl.nn import IsoMLP, TanhMLP
+from isocl.topology.layout import apply_step
+
+from .nets import inputs, make_net, random_orthogonal
+
+EXACT = 1e-10  # relative to the output scale
+
+
+def relative_change(before: torch.Tensor, after: torch.Tensor) -> float:
+    return float((after - before).abs().max() / before.abs().max())
+
+
+def preserves(net, op, *, outputs=None) -> float:
+    x = inputs(net)
+    with torch.no_grad():
+        before = net(x)
+        op()
+        after = net(x)
+    outputs = outputs if outputs is not None else slice(None)
+    return relative_change(before[:, outputs], after[:, outputs])
+
+
+shapes = pytest.mark.parametrize("reshaped", [False, True], ids=["fresh", "reshaped"])
+
+
+@shapes
+def test_every_rotation_is_exact(float64, reshaped):
+    net = make_net(reshaped=reshaped)
+    for k in range(net.n_hidden):
+        R = random_orthogonal(net.sizes[k + 1], seed=k)
+        assert preserves(net, lambda R=R, k=k: apply_step(net, T.Rotation(k, R))) < EXACT
+
+
+@shapes
+def test_diagonalise_is_exact_and_orders_neurons(float64, reshaped):
+    net = make_net(reshaped=reshaped)
+    for k in range(net.n_hidden):
+        expected = T.singular_values(net, k)
+        change = T.diagonalise(net, k)
+        W = net.maps[k].weight.detach()
+        gram = W @ W.T
+        off_diagonal = gram - torch.diag(gram.diagonal())
+        assert float(off_diagonal.abs().max()) < 1e-12 * float(gram.abs().max())
+        assert torch.allclose(W.norm(dim=1), expected, atol=1e-12)
+        assert torch.all(change.info["singular_values"][:-1] >= change.info["singular_values"][1:] - 1e-12)
+    net2 = make_net(reshaped=reshaped)
+    assert all(preserves(net2, lambda k=k: T.diagonalise(net2, k)) < EXACT for k in range(net2.n_hidden))
+
+
+@shapes
+def test_full_diagonalise_is_exact_with_exact_zeros(float64, reshaped):
+    net = make_net(reshaped=reshaped)
+    for k in range(1, net.n_hidden):
+        assert preserves(net, lambda k=k: T.full_diagonalise(net, k)) < EXACT
+        W = net.maps[k].weight.detach()
+        off_diagonal = W.clone()
+        off_diagonal.diagonal().zero_()
+        assert torch.count_nonzero(off_diagonal) == 0
+        assert torch.count_nonzero(W) <= min(W.shape)
+
+
+def test_sparsify_removes_what_the_formula_says(float64):
+    net = make_net((20, 16, 16, 16, 16, 5))
+    x = inputs(net)
+    before = net(x).detach()
+    change = T.sparsify(net)
+    assert relative_change(before, net(x).detach()) < EXACT
+    assert change.info["maps"] == [1, 3]
+    assert (change.info["nonzero_before"], change.info["nonzero_after"]) == (1168, 688)  # notes §2.5 [CHECK]
+    # n_in n + (D-1) n^2 + n n_out dense, floor(D/2) of the n x n maps keep only n
+    n, D = 16, 4
+    assert change.info["nonzero_before"] - change.info["nonzero_after"] == (D // 2) * (n * n - n)
+    assert T.nonzero_weights(net) == 688
+
+
+@shapes
+def test_grow_is_exact_and_scaffolds_are_inert(float64, reshaped):
+    net = make_net(reshaped=reshaped)
+    for k in range(net.n_hidden):
+        width = net.sizes[k + 1]
+        assert preserves(net, lambda k=k: T.grow(net, k, 4)) < EXACT
+        assert net.sizes[k + 1] == width + 4
+        assert torch.count_nonzero(net.maps[k].weight[-4:]) == 0 and torch.count_nonzero(net.maps[k].bias[-4:]) == 0
+        assert torch.count_nonzero(net.maps[k + 1].weight[:, -4:]) > 0  # random outgoing column
+
+
+@shapes
+def test_add_and_remove_outputs_keep_the_other_outputs(float64, reshaped):
+    net = make_net(reshaped=reshaped)
+    n_out = net.sizes[-1]
+    assert preserves(net, lambda: T.add_outputs(net, 3), outputs=slice(0, n_out)) < EXACT
+    assert net.sizes[-1] == n_out + 3
+    x = inputs(net)
+    before = net(x).detach()
+    T.remove_outputs(net, [0, n_out + 1])
+    kept = [i for i in range(n_out + 3) if i not in (0, n_out + 1)]
+    assert torch.equal(net(x).detach(), before[:, kept])
+
+
+@pytest.mark.parametrize("cls", [IsoMLP, TanhMLP])
+def test_outputs_change_on_either_backbone(cls):
+    net = cls([6, 5, 4])
+    x = torch.randn(3, 6)
+    before = net(x).detach()
+    T.add_outputs(net, 2)
+    assert torch.equal(net(x).detach()[:, :4], before) and torch.count_nonzero(net(x)[:, 4:]) == 0
+    T.remove_outputs(net, [4, 5])
+    assert torch.equal(net(x).detach(), before)
+
+
+@shapes
+def test_prune_of_zero_singular_values_is_exact(float64, reshaped):
+    # layer 0 (20 or 23 wide) reads 8 inputs and layer 1 (30 wide) reads 20 or 23: trailing sigmas are 0
+    net = make_net(reshaped=reshaped, zero_psi=(1,))
+    for k in (0, 1):
+        n_zero = net.sizes[k + 1] - net.sizes[k]
+        change = T.prune(net, k, n_zero)
+        assert float(change.info["removed_singular_values"].max()) < 1e-12
+    net = make_net(reshaped=reshaped, zero_psi=(1,))
+    for k in (1, 0):  # deepest first, as neuroadapt does
+        n_zero = net.sizes[k + 1] - net.sizes[k]
+        assert preserves(net, lambda k=k, n=n_zero: T.prune(net, k, n)) < EXACT
+
+
+def test_prune_without_psi_or_intrinsic_length_is_not_exact(float64):
+    # the notes' §3 ablation: o alone (or nothing) leaves the bias residual in the function
+    errors = {}
+    for psi, o in [("trainable_decay", "trainable"), ("none", "trainable"), ("none", "none")]:
+        torch.manual_seed(0)
+        net = IsoMLP([8, 20, 12, 5], init="xavier_normal", psi=psi, intrinsic_length=o)
+        with torch.no_grad():
+            for layer in net.maps:
+                layer.bias.normal_()
+        errors[psi, o] = preserves(net, lambda net=net: T.prune(net, 0, 12))
+    assert errors["trainable_decay", "trainable"] < EXACT
+    assert errors["none", "trainable"] > 1e-4 and errors["none", "none"] > 1e-4
+
+
+def with_smallest_singular_value(net, k, sigma):
+    W = net.maps[k].weight
+    U, s, Vh = torch.linalg.svd(W, full_matrices=False)
+    s = s.clone()
+    s[-1] = sigma
+    with torch.no_grad():
+        W.copy_(U @ torch.diag(s) @ Vh)
+
+
+@pytest.mark.parametrize("k", [0, 1])
+def test_prune_error_is_first_order_in_sigma(float64, k):
+    """Pruning a neuron of singular value sigma equals replacing its pre-activation by its bias, a change of at
+    most sigma |a_{k-1}|. With psi = 0 downstream every later map is |W_m|_2-Lipschitz and the isotropic tanh is
+    1-Lipschitz, so |dy| <= sigma |a_{k-1}| prod_m |W_m|_2, with |a| < 1 for hidden layers and a = x for k = 0."""
+    errors = []
+    for sigma in (1e-2, 1e-3, 1e-4):
+        net = make_net((12, 10, 8, 5), zero_psi=(1, 2))  # no zero sigmas
+        with_smallest_singular_value(net, k, sigma)
+        x = inputs(net)
+        with torch.no_grad():
+            before = net(x)
+            lipschitz = math.prod(float(torch.linalg.matrix_norm(m.weight, 2)) for m in net.maps[k + 1 :])
+            reach = x.norm(dim=1) if k == 0 else torch.ones(len(x))
+            T.prune(net, k, 1)
+            error = (net(x) - before).norm(dim=1)
+        assert torch.all(error <= sigma * reach * lipschitz)
+        errors.append(float(error.max()))
+    assert errors[0] > 0
+    for larger, smaller in zip(errors, errors[1:], strict=False):
+        assert 9.0 < larger / smaller < 11.0  # linear in sigma
+
+
+@pytest.mark.parametrize("k", [0, 1])
+def test_prune_many_at_once_equals_one_by_one(float64, k):
+    one_by_one = make_net((8, 12, 10, 5), zero_psi=(1,))
+    at_once = copy.deepcopy(one_by_one)
+    smallest = T.singular_values(at_once, k)[-4:]
+    change = T.prune(at_once, k, 4)
+    for _ in range(4):
+        T.prune(one_by_one, k, 1)
+    assert torch.allclose(change.info["removed_singular_values"], smallest, atol=1e-12)
+    x = inputs(at_once)
+    assert one_by_one.sizes == at_once.sizes
+    assert relative_change(one_by_one(x).detach(), at_once(x).detach()) < EXACT
+
+
+def test_neuroadapt_grows_an_orthogonal_net_exactly(float64):
+    net = IsoMLP([8, 10, 10, 3])  # orthogonal init: every sigma is 1 > 0.95, so no scaffold yet
+    with torch.no_grad():
+        for layer in net.maps:
+            layer.bias.normal_()
+    assert preserves(net, lambda: T.neuroadapt(net, 0.95, 5)) < EXACT
+    # layer 1: 5 new scaffolds; layer 0 (10 wide, 8 inputs) already had 2 zero-sigma rows, so gains 3
+    assert net.sizes == [8, 13, 15, 3]
+
+
+@shapes
+def test_neuroadapt_reaches_the_scaffold_buffer(float64, reshaped):
+    net = make_net(reshaped=reshaped)
+    threshold = float(T.singular_values(net, 1).median())
+    change = T.neuroadapt(net, threshold, 3)
+    assert list(change.info["layers"]) == list(reversed(range(net.n_hidden)))  # deepest first
+    for k, info in change.info["layers"].items():
+        assert info["width"] == net.sizes[k + 1]
+        assert info["scaffold"] - info["removed"] + info["added"] == 3
+    assert int((T.singular_values(net, 0) <= threshold).sum()) == 3
+    # shrinking layer k-1 after layer k removes columns of map k, which can turn more of layer k into
+    # scaffolds; the next passes settle it (the rule runs once per epoch), and then nothing moves
+    for _ in range(net.n_hidden):
+        T.neuroadapt(net, threshold, 3)
+    for k in range(net.n_hidden):
+        assert int((T.singular_values(net, k) <= threshold).sum()) == 3
+    assert not T.neuroadapt(net, threshold, 3).changes_shapes
+
+
+def test_expectation_mode_folds_the_correction_into_the_bias(float64):
+    torch.manual_seed(0)
+    net = IsoMLP([8, 20, 12, 5], init="xavier_normal", psi="expectation")
+    with torch.no_grad():
+        for layer in net.maps:
+            layer.bias.normal_(std=0.3)
+    x = inputs(net)
+    with pytest.raises(ValueError, match="forward pass in training mode"):
+        T.prune(net, 0, 12)
+    net.train()
+    net(x)
+    error = preserves(net, lambda: T.prune(net, 0, 12))
+    assert error < 0.05  # approximate: g_k is replaced by its batch mean
+
+
+def test_topology_needs_an_isotropic_net():
+    with pytest.raises(TypeError, match="elementwise"):
+        T.prune(TanhMLP([4, 6, 2]), 0, 1)
+
+
+@pytest.mark.parametrize(
+    ("op", "error", "message"),
+    [
+        (lambda n: T.diagonalise(n, 3), IndexError, "hidden layer 3 is out of range.*0..2"),
+        (lambda n: T.grow(n, -1, 2), IndexError, "hidden layer -1"),
+        (lambda n: T.grow(n, 0, -2), ValueError, "int >= 0"),
+        (lambda n: T.prune(n, 0, 20), ValueError, "cannot remove 20 of the 20 neurons"),
+        (lambda n: T.full_diagonalise(n, 0), IndexError, "not a hidden-to-hidden map.*1..2"),
+        (lambda n: T.full_diagonalise(n, 3), IndexError, "not a hidden-to-hidden map"),
+        (lambda n: T.neuroadapt(n, -1.0), ValueError, "threshold"),
+        (lambda n: T.remove_outputs(n, [0, 1, 2, 3, 4]), ValueError, "leaving at least one"),
+        (lambda n: T.remove_outputs(n, [7]), ValueError, r"0..4"),
+    ],
+)
+def test_bad_input_is_named_and_changes_nothing(op, error, message):
+    net = make_net()
+    before = copy.deepcopy(net.state_dict())
+    with pytest.raises(error, match=message):
+        op(net)
+    assert all(torch.equal(before[name], value) for name, value in net.state_dict().items())
+
+
+def test_non_finite_weights_are_refused():
+    net = make_net()
+    with torch.no_grad():
+        net.maps[1].weight[0, 0] = float("nan")
+    before = copy.deepcopy(net.state_dict())
+    for op in (lambda: T.prune(net, 0, 1), lambda: T.neuroadapt(net), lambda: T.sparsify(net)):
+        with pytest.raises(ValueError, match="maps.1.weight holds non-finite"):
+            op()
+    assert all(torch.equal(before[n].nan_to_num(), v.nan_to_num()) for n, v in net.state_dict().items())
+
+
+def test_a_failure_half_way_rolls_back(monkeypatch):
+    net = make_net()
+    before = copy.deepcopy(net.state_dict())
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr("isocl.topology.ops._drop_trailing", broken)  # fails after the rotation was applied
+    with pytest.raises(RuntimeError, match="disk full"):
+        T.prune(net, 1, 2)
+    assert net.sizes == [8, 20, 30, 12, 5]
+    assert all(torch.equal(before[name], value) for name, value in net.state_dict().items())
