@@ -1,0 +1,1 @@
+"""The benchmark harness: scenario files, runs, metrics, results, W&B and reports."""

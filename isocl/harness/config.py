@@ -1,0 +1,191 @@
+"""Scenario files: read, validate (naming the field and its allowed values), resolve.
+
+A scenario names `name`, `dataset`, `setting` (class | task), `n_experiences`, `backbone`
+({type: tanh_mlp | iso_mlp, hidden: [...], options: {...}}), `optimizer` ({name, lr, weight_decay, momentum}),
+`epochs`, `batch_size`, `seeds` and `strategies` (strategy name -> its parameters).
+"""
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from isocl.data import DATASETS, SETTINGS
+from isocl.nn import BACKBONES
+
+OPTIMIZERS = ("adamw", "adam", "sgd")
+SCENARIO_DIR = Path(__file__).resolve().parents[2] / "benchmarks"
+DEFAULT_SCENARIO = "split-digits"
+
+
+class ConfigError(ValueError):
+    """An invalid scenario or flag; the message names the field, the value and what is allowed."""
+
+
+@dataclass(frozen=True)
+class BackboneConfig:
+    type: str = "tanh_mlp"
+    hidden: tuple[int, ...] = (1000, 1000)
+    options: dict = field(default_factory=dict)  # further IsoMLP/TanhMLP keyword arguments
+
+
+@dataclass(frozen=True)
+class OptimizerConfig:
+    name: str = "adamw"
+    lr: float = 1e-3
+    weight_decay: float = 1e-3
+    momentum: float = 0.0
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    dataset: str
+    setting: str
+    n_experiences: int
+    strategies: dict
+    backbone: BackboneConfig = BackboneConfig()
+    optimizer: OptimizerConfig = OptimizerConfig()
+    epochs: int = 1
+    batch_size: int = 48
+    eval_batch_size: int = 1000
+    seeds: tuple[int, ...] = (0,)
+    class_order: object = "fixed"  # "fixed" | "seeded" | a permutation of the labels
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _fields(cls) -> dict:
+    return {f.name: f for f in dataclasses.fields(cls)}
+
+
+def _check_keys(section: str, given: dict, cls) -> None:
+    allowed = _fields(cls)
+    unknown = sorted(set(given) - set(allowed))
+    if unknown:
+        raise ConfigError(f"{section}: unknown field(s) {unknown}; allowed: {sorted(allowed)}")
+    missing = sorted(
+        n
+        for n, f in allowed.items()
+        if n not in given and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    )
+    if missing:
+        raise ConfigError(f"{section}: missing required field(s) {missing}")
+
+
+def _positive_int(section: str, name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{section}.{name}={value!r} must be a positive integer")
+    return value
+
+
+def _one_of(section: str, name: str, value, allowed) -> str:
+    if value not in allowed:
+        raise ConfigError(f"{section}.{name}={value!r} is not valid; allowed: {list(allowed)}")
+    return value
+
+
+def _backbone(section: str, raw) -> BackboneConfig:
+    raw = dict(raw or {})
+    _check_keys(section, raw, BackboneConfig)
+    _one_of(section, "type", raw.get("type", "tanh_mlp"), sorted(BACKBONES))
+    hidden = raw.get("hidden", [1000, 1000])
+    if not isinstance(hidden, list | tuple) or not hidden:
+        raise ConfigError(f"{section}.hidden={hidden!r} must be a non-empty list of widths, e.g. [1000, 1000]")
+    hidden = tuple(_positive_int(section, "hidden", h) for h in hidden)
+    options = raw.get("options", {}) or {}
+    if not isinstance(options, dict):
+        raise ConfigError(f"{section}.options must be a mapping of backbone keyword arguments")
+    return BackboneConfig(raw.get("type", "tanh_mlp"), hidden, dict(options))
+
+
+def _optimizer(section: str, raw) -> OptimizerConfig:
+    raw = dict(raw or {})
+    _check_keys(section, raw, OptimizerConfig)
+    _one_of(section, "name", raw.get("name", "adamw"), OPTIMIZERS)
+    for key in ("lr", "weight_decay", "momentum"):
+        value = raw.get(key, 0.0)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0 or (key == "lr" and not value):
+            raise ConfigError(
+                f"{section}.{key}={value!r} must be a {'positive' if key == 'lr' else 'non-negative'} number"
+            )
+    return OptimizerConfig(**{k: float(v) if k != "name" else v for k, v in raw.items()})
+
+
+def _strategies(section: str, raw) -> dict:
+    from isocl.harness.registry import check_strategy_params
+
+    if not isinstance(raw, dict) or not raw:
+        raise ConfigError(
+            f"{section} must map strategy names to their parameters, e.g. {{naive: {{}}, ewc: {{ewc_lambda: 100}}}}"
+        )
+    resolved = {}
+    for name, params in raw.items():
+        params = dict(params or {})
+        check_strategy_params(name, params, f"{section}.{name}")
+        resolved[name] = params
+    return resolved
+
+
+def scenario_from_dict(raw: dict, source: str = "scenario") -> Scenario:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: a scenario must be a mapping of fields, got {type(raw).__name__}")
+    _check_keys(source, raw, Scenario)
+    values = dict(raw)
+    _one_of(source, "dataset", values["dataset"], DATASETS.names())
+    _one_of(source, "setting", values["setting"], SETTINGS)
+    for key in ("n_experiences", "epochs", "batch_size", "eval_batch_size"):
+        if key in values:
+            _positive_int(source, key, values[key])
+    seeds = values.get("seeds", [0])
+    if not isinstance(seeds, list | tuple) or not seeds or not all(isinstance(s, int) and s >= 0 for s in seeds):
+        raise ConfigError(f"{source}.seeds={seeds!r} must be a non-empty list of non-negative integers")
+    values["seeds"] = tuple(seeds)
+    values["backbone"] = _backbone(f"{source}.backbone", values.get("backbone"))
+    values["optimizer"] = _optimizer(f"{source}.optimizer", values.get("optimizer"))
+    values["strategies"] = _strategies(f"{source}.strategies", values["strategies"])
+    return Scenario(**values)
+
+
+def shipped_scenarios() -> dict[str, Path]:
+    return {p.stem: p for p in sorted(SCENARIO_DIR.glob("*.yaml"))}
+
+
+def load_scenario(name_or_path: str | Path) -> Scenario:
+    """A shipped scenario by name (see `isocl list`) or a YAML file by path."""
+    path = Path(name_or_path)
+    if not path.suffix:
+        shipped = shipped_scenarios()
+        if str(name_or_path) not in shipped:
+            raise ConfigError(
+                f"unknown scenario {str(name_or_path)!r}; shipped: {sorted(shipped)}, or give a path to a .yaml file"
+            )
+        path = shipped[str(name_or_path)]
+    if not path.is_file():
+        raise ConfigError(f"scenario file {path} does not exist")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML ({error})") from error
+    return scenario_from_dict(raw, source=path.name)
+
+
+def with_overrides(scenario: Scenario, *, strategies=None, seeds=None, epochs=None) -> Scenario:
+    """Apply command-line flags on top of the file (the only two levels of precedence)."""
+    changes = {}
+    if strategies is not None:
+        unknown = [s for s in strategies if s not in scenario.strategies]
+        from isocl.harness.registry import STRATEGIES, load_strategies
+
+        load_strategies()
+        for name in unknown:
+            if name not in STRATEGIES:
+                raise ConfigError(f"--strategies: unknown strategy {name!r}; registered: {STRATEGIES.names()}")
+        changes["strategies"] = {s: scenario.strategies.get(s, {}) for s in strategies}
+    if seeds is not None:
+        changes["seeds"] = tuple(seeds)
+    if epochs is not None:
+        changes["epochs"] = _positive_int("--epochs", "epochs", epochs)
+    return dataclasses.replace(scenario, **changes)

@@ -1,0 +1,122 @@
+"""Tables (mean +- std over seeds) and plots from the summaries in a results folder.
+
+Everything is computed from `summary.json` files: the report never reaches back into training.
+"""
+
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from isocl.harness.store import read_json
+
+COLUMNS = (
+    ("average_accuracy", "avg acc", 100),
+    ("forgetting", "forgetting", 100),
+    ("bwt", "BWT", 100),
+)
+
+
+def find_summaries(directory: Path) -> list[dict]:
+    summaries = [read_json(p) for p in sorted(Path(directory).rglob("summary.json"))]
+    if not summaries:
+        raise FileNotFoundError(f"no summary.json under {directory}; run `isocl run` with --out {directory} first")
+    return summaries
+
+
+def _mean_std(values: list) -> str:
+    values = [v for v in values if v is not None]
+    if not values:
+        return "n/a"
+    return f"{np.mean(values):.2f} ± {np.std(values):.2f}" if len(values) > 1 else f"{values[0]:.2f}"
+
+
+def _grouped(summaries: list[dict]) -> dict:
+    groups = defaultdict(lambda: defaultdict(list))
+    for s in summaries:
+        groups[s["scenario"]][s["strategy"]].append(s)
+    return groups
+
+
+def comparison_table(summaries: list[dict]) -> str:
+    """A markdown table per scenario: one row per strategy, mean ± std over seeds (percent)."""
+    blocks = []
+    for scenario, strategies in _grouped(summaries).items():
+        backbone = next(iter(strategies.values()))[0]["config"]["backbone"]["type"]
+        lines = [
+            f"### {scenario} ({backbone})",
+            "",
+            "| strategy | seeds | avg acc (%) | forgetting (%) | BWT (%) | params | train s |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for name, runs in sorted(strategies.items(), key=lambda kv: -np.mean([r["average_accuracy"] for r in kv[1]])):
+            cells = [
+                _mean_std([r[key] * scale if r[key] is not None else None for r in runs]) for key, _, scale in COLUMNS
+            ]
+            params = int(np.mean([r["params"] for r in runs]))
+            seconds = _mean_std([r["train_seconds"] for r in runs])
+            lines.append(f"| {name} | {len(runs)} | {' | '.join(cells)} | {params:,} | {seconds} |")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
+def _plot_scenario(scenario: str, strategies: dict, out: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = sorted(strategies)
+    matrices = {n: np.mean([r["accuracy_matrix"] for r in strategies[n]], axis=0) for n in names}
+    paths = []
+
+    cols = min(len(names), 5)
+    rows = -(-len(names) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 2.6 * rows), squeeze=False)
+    for ax, name in zip(axes.flat, names, strict=False):
+        ax.imshow(matrices[name], vmin=0, vmax=1, cmap="viridis", aspect="auto")
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("tested exp", fontsize=7)
+        ax.set_ylabel("after training", fontsize=7)
+        ax.tick_params(labelsize=6)
+    for ax in list(axes.flat)[len(names) :]:
+        ax.axis("off")
+    fig.suptitle(f"{scenario}: accuracy matrices (mean over seeds)")
+    fig.tight_layout()
+    paths.append(out / f"{scenario}-accuracy-matrices.png")
+    fig.savefig(paths[-1], dpi=110)
+    plt.close(fig)
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    for name in names:
+        curve = 100 * np.mean([r["accuracy_seen"] for r in strategies[name]], axis=0)
+        if len(curve) == 1:  # joint training: one evaluation, drawn as a reference line
+            left.axhline(curve[0], linestyle="--", color="gray", label=f"{name} (all at once)")
+        else:
+            left.plot(np.arange(1, len(curve) + 1), curve, marker="o", label=name)
+    left.set_xlabel("experiences trained")
+    left.set_ylabel("average accuracy on seen experiences (%)")
+    left.legend(fontsize=7)
+    forgetting = [np.mean([r["forgetting"] or 0 for r in strategies[n]]) * 100 for n in names]
+    right.bar(names, forgetting)
+    right.set_ylabel("forgetting (%)")
+    right.tick_params(axis="x", rotation=45, labelsize=8)
+    fig.suptitle(scenario)
+    fig.tight_layout()
+    paths.append(out / f"{scenario}-accuracy-and-forgetting.png")
+    fig.savefig(paths[-1], dpi=110)
+    plt.close(fig)
+    return paths
+
+
+def write_report(directory: Path, out: Path) -> Path:
+    """report.md (tables and plot links) plus PNG plots, written to `out`."""
+    summaries = find_summaries(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    sections = ["# isocl report", "", comparison_table(summaries), ""]
+    for scenario, strategies in _grouped(summaries).items():
+        for path in _plot_scenario(scenario, strategies, out):
+            sections.append(f"![{path.stem}]({path.name})")
+    report = out / "report.md"
+    report.write_text("\n".join(sections) + "\n")
+    return report

@@ -1,0 +1,251 @@
+"""Run a scenario: for each seed and strategy, train experience by experience, evaluate every experience after
+each one, and write the accuracy matrix, metrics and checkpoints as it goes.
+
+A finished (strategy, seed) run has a `summary.json` and is skipped; an unfinished one resumes from the
+checkpoint of its last finished experience.
+"""
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from avalanche.training.determinism.rng_manager import RNGManager
+from avalanche.training.plugins import EvaluationPlugin
+from torch import nn
+from tqdm.auto import tqdm
+
+from isocl import __version__
+from isocl.cl import Classifier, EpochProgress, PenaltyPlugin, build_classifier
+from isocl.data import Stream, build_stream, load_dataset
+from isocl.harness import checkpoint, store
+from isocl.harness.config import Scenario
+from isocl.harness.metrics import summarise
+from isocl.harness.registry import STRATEGIES, StrategyContext, load_strategies, strategy_parameters
+from isocl.harness.wandb_log import WandbRun
+from isocl.nn import build_backbone
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    out: Path = Path("runs")
+    data_root: Path | None = None
+    cache_dir: Path | None = None
+    download: bool = False
+    wandb: str = "offline"
+    wandb_project: str = "isocl"
+    device: str = "cpu"
+    progress: bool = True
+
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def backbone_spec(scenario: Scenario, stream: Stream) -> dict:
+    sizes = [stream.input_size, *scenario.backbone.hidden, stream.n_classes]
+    return {"type": scenario.backbone.type, "sizes": sizes, **scenario.backbone.options}
+
+
+def make_optimizer(scenario: Scenario, model: nn.Module) -> torch.optim.Optimizer:
+    cfg = scenario.optimizer
+    if cfg.name == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    cls = torch.optim.AdamW if cfg.name == "adamw" else torch.optim.Adam
+    return cls(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, stream: Stream, batch_size: int, device: str) -> list[float]:
+    """Test accuracy on every experience of the stream, in [0, 1]."""
+    model.eval()
+    row = []
+    for exp in stream.experiences:
+        correct = 0
+        for start in range(0, len(exp.test_y), batch_size):
+            x = exp.test_x[start : start + batch_size].to(device)
+            y = exp.test_y[start : start + batch_size].to(device)
+            correct += int((model.logits(x, exp.task_label).argmax(1) == y).sum())
+        row.append(correct / len(exp.test_y))
+    model.train()
+    return row
+
+
+def build_model(spec: dict, stream: Stream) -> Classifier:
+    tasks = [e.classes for e in stream.experiences] if stream.setting == "task" else None
+    return build_classifier(build_backbone(spec), stream.n_classes, tasks)
+
+
+def param_count(model: Classifier) -> int:
+    return sum(p.numel() for p in model.backbone.parameters())
+
+
+@dataclass
+class Run:
+    """One (scenario, strategy, seed): the objects it trains and where it writes."""
+
+    scenario: Scenario
+    strategy_name: str
+    params: dict
+    seed: int
+    stream: Stream
+    options: RunOptions
+
+    @property
+    def directory(self) -> Path:
+        return store.run_dir(self.options.out, self.scenario.name, self.strategy_name, self.seed)
+
+    def config(self) -> dict:
+        params = {**strategy_parameters(self.strategy_name), **self.params}
+        return {**self.scenario.to_dict(), "strategy": self.strategy_name, "strategy_params": params, "seed": self.seed}
+
+    def setup(self, restored: checkpoint.Restored | None):
+        RNGManager.set_random_seeds(self.seed)
+        spec = restored.spec if restored else backbone_spec(self.scenario, self.stream)
+        self.model = build_model(spec, self.stream)
+        if restored:
+            self.model.output_classes = restored.model_state["output_classes"].clone()
+            self.model.load_state_dict(restored.model_state)
+        self.optimizer = make_optimizer(self.scenario, self.model)
+        self.harness_plugins = [PenaltyPlugin(), EpochProgress(self.options.progress)]
+        ctx = StrategyContext(
+            model=self.model,
+            optimizer=self.optimizer,
+            criterion=nn.CrossEntropyLoss(),
+            train_mb_size=self.scenario.batch_size,
+            train_epochs=self.scenario.epochs,
+            eval_mb_size=self.scenario.eval_batch_size,
+            device=self.options.device,
+            plugins=list(self.harness_plugins),
+            evaluator=EvaluationPlugin(loggers=[]),
+            stream=self.stream,
+        )
+        self.builder = STRATEGIES.get(self.strategy_name)
+        self.strategy = self.builder(ctx, **self.params)
+        if restored:
+            self.optimizer.load_state_dict(restored.optimizer_state)
+            checkpoint.restore_strategy(restored, self.strategy, self.references())
+            # Avalanche resets the optimiser state on its first make_optimizer call; tell it the parameters
+            # are already registered so the restored moments survive
+            self.strategy.optimized_param_id = dict(self.model.named_parameters())
+
+    def references(self) -> dict:
+        return {"model": self.model, "optimizer": self.optimizer, "train": self.stream.train, "test": self.stream.test}
+
+    def save_checkpoint(self, progress: dict) -> None:
+        checkpoint.save(
+            self.directory,
+            model=self.model,
+            optimizer=self.optimizer,
+            strategy=self.strategy,
+            attributes=self.builder.checkpoint_attributes,
+            harness_plugins=self.harness_plugins,
+            references=self.references(),
+            progress=progress,
+        )
+
+
+def _steps(run: Run) -> list[int | None]:
+    """The training calls: one per experience, or one on the whole stream (None) for joint training."""
+    return [None] if run.builder.trains_once else list(range(len(run.stream.experiences)))
+
+
+def _train_step(run: Run, step: int | None) -> float:
+    benchmark = run.stream.benchmark
+    start = time.perf_counter()
+    run.strategy.train(benchmark.train_stream if step is None else benchmark.train_stream[step], num_workers=0)
+    return time.perf_counter() - start
+
+
+def execute(run: Run) -> dict:
+    """Train and evaluate one run to the end (resuming if a checkpoint exists) and write its summary."""
+    restored = checkpoint.load(run.directory)
+    run.setup(restored)
+    progress = restored.progress if restored else {"next_step": 0, "matrix": [], "train_seconds": 0.0, "widths": []}
+    metrics_file = run.directory / "metrics.jsonl"
+    kept = [r for r in store.read_jsonl(metrics_file) if r["step"] < progress["next_step"]]
+    metrics_file.unlink(missing_ok=True)
+    for record in kept:  # drop lines of a step that was cut off before its checkpoint
+        store.append_jsonl(metrics_file, record)
+    wandb = WandbRun(
+        run.options.wandb,
+        run.directory,
+        project=run.options.wandb_project,
+        group=run.scenario.name,
+        name=f"{run.scenario.name}-{run.strategy_name}-seed{run.seed}",
+        config=run.config(),
+    )
+    steps = _steps(run)
+    bar = tqdm(steps, desc=f"{run.strategy_name} seed {run.seed}", unit="exp", disable=not run.options.progress)
+    for index, step in enumerate(bar):
+        if index < progress["next_step"]:
+            continue
+        progress["train_seconds"] += _train_step(run, step)
+        row = evaluate(run.model, run.stream, run.scenario.eval_batch_size, run.options.device)
+        progress["matrix"].append(row)
+        progress["widths"].append(run.model.backbone.sizes)
+        record = _record(run, index, step, row, progress)
+        store.append_jsonl(metrics_file, record)
+        wandb.log({k: v for k, v in record.items() if k != "accuracy"} | _per_experience(row), step=index)
+        progress["next_step"] = index + 1
+        run.save_checkpoint(progress)
+    summary = _summary(run, progress)
+    store.write_json_atomic(run.directory / "summary.json", summary)
+    wandb.log_matrix("accuracy_matrix", progress["matrix"], step=len(steps))
+    wandb.summarise({k: v for k, v in summary.items() if k in ("average_accuracy", "forgetting", "bwt", "params")})
+    wandb.finish()
+    checkpoint.remove(run.directory)
+    return summary
+
+
+def _per_experience(row: list[float]) -> dict:
+    return {f"accuracy/exp{j}": acc for j, acc in enumerate(row)}
+
+
+def _record(run: Run, index: int, step: int | None, row: list[float], progress: dict) -> dict:
+    seen = row if step is None else row[: step + 1]
+    return {
+        "step": index,
+        "trained": "all" if step is None else step,
+        "accuracy": row,
+        "average_accuracy_seen": sum(seen) / len(seen),
+        "params": param_count(run.model),
+        "widths": run.model.backbone.sizes,
+        "train_seconds": progress["train_seconds"],
+    }
+
+
+def _summary(run: Run, progress: dict) -> dict:
+    return {
+        "scenario": run.scenario.name,
+        "strategy": run.strategy_name,
+        "seed": run.seed,
+        "accuracy_matrix": progress["matrix"],
+        **summarise(progress["matrix"]),
+        "params": param_count(run.model),
+        "widths": progress["widths"],
+        "train_seconds": progress["train_seconds"],
+        "config": run.config(),
+        "isocl_version": __version__,
+        "device": run.options.device,
+    }
+
+
+def run_scenario(scenario: Scenario, options: RunOptions) -> list[dict]:
+    """Every (seed, strategy) of the scenario; finished runs are read back, not repeated."""
+    load_strategies()
+    data = load_dataset(scenario.dataset, options.data_root, options.cache_dir, options.download)
+    summaries = []
+    for seed in scenario.seeds:
+        stream = build_stream(
+            data, scenario.setting, scenario.n_experiences, class_order=scenario.class_order, seed=seed,
+            dataset=scenario.dataset,
+        )  # fmt: skip
+        for name, params in scenario.strategies.items():
+            run = Run(scenario, name, params, seed, stream, options)
+            done = run.directory / "summary.json"
+            if done.exists():
+                summaries.append(store.read_json(done))
+                continue
+            summaries.append(execute(run))
+    return summaries

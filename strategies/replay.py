@@ -1,0 +1,10 @@
+"""Experience replay with a fixed memory, balanced over experiences (Avalanche's Replay)."""
+
+from avalanche.training import Replay
+
+from isocl.harness.registry import register_strategy
+
+
+@register_strategy("replay")
+def replay(ctx, mem_size: int = 500):
+    return Replay(**ctx.template_kwargs(), mem_size=mem_size)
