@@ -11,7 +11,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from isocl.data import DatasetNotFound
+from isocl.data import DatasetNotFoundError
 from isocl.harness.config import DEFAULT_SCENARIO, ConfigError, load_scenario, shipped_scenarios, with_overrides
 from isocl.harness.wandb_log import WANDB_MODES
 
@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command is None:  # `isocl` alone runs the default scenario
             args = _parser().parse_args(["run", *(argv or [])])
         return _run(args)
-    except (ConfigError, DatasetNotFound, FileNotFoundError) as error:
+    except (ConfigError, DatasetNotFoundError, FileNotFoundError) as error:
         print(f"isocl: error: {error}", file=sys.stderr)
         return 2
 

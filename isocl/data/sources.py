@@ -36,7 +36,7 @@ class TensorData:
         return len(self.classes)
 
 
-class DatasetNotFound(FileNotFoundError):
+class DatasetNotFoundError(FileNotFoundError):
     """A data set is not where isocl looked; the message lists the places and how to provide it."""
 
 
@@ -108,7 +108,7 @@ def _cifar(name: str, dataset_cls_name: str, torchvision_dir: str, root: Path, c
                 reason = f" (torchvision said: {error})"
         else:
             reason = ""
-        raise DatasetNotFound(
+        raise DatasetNotFoundError(
             f"{name} not found{reason}. Looked for an ImageFolder tree at {tree}/{{train,test}}/<class>/ and for "
             f"torchvision's files at {root / torchvision_dir}. Point --data-root (or ISOCL_DATA_ROOT) at the folder "
             f"that holds '{name}/', or pass --download on a machine with internet."
