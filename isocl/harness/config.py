@@ -106,7 +106,7 @@ def _optimizer(section: str, raw) -> OptimizerConfig:
     _check_keys(section, raw, OptimizerConfig)
     _one_of(section, "name", raw.get("name", "adamw"), OPTIMIZERS)
     for key in ("lr", "weight_decay", "momentum"):
-        value = raw.get(key, 0.0)
+        value = raw.get(key, getattr(OptimizerConfig, key))
         if isinstance(value, bool) or not isinstance(value, int | float) or value < 0 or (key == "lr" and not value):
             raise ConfigError(
                 f"{section}.{key}={value!r} must be a {'positive' if key == 'lr' else 'non-negative'} number"

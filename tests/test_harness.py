@@ -1,0 +1,151 @@
+"""The harness end to end on the synthetic stream: every strategy, both settings, resume, determinism, W&B."""
+
+import dataclasses
+import json
+import re
+
+import pytest
+
+from isocl.harness import runner
+from isocl.harness.config import scenario_from_dict
+from isocl.harness.registry import load_strategies
+from isocl.harness.runner import RunOptions, run_scenario
+
+STRATEGY_NAMES = load_strategies().names()
+
+
+def tiny_scenario(setting="class", strategies=None, **overrides):
+    raw = {
+        "name": f"tiny-{setting}",
+        "dataset": "synthetic",
+        "setting": setting,
+        "n_experiences": 5,
+        "backbone": {"type": "tanh_mlp", "hidden": [32]},
+        "epochs": 2,
+        "batch_size": 32,
+        "seeds": [0],
+        "strategies": strategies or {"naive": {}},
+        **overrides,
+    }
+    return scenario_from_dict(raw, "test")
+
+
+def options(tmp_path, **kw):
+    return RunOptions(**{"out": tmp_path, "wandb": "disabled", "progress": False, "cache_dir": tmp_path / "cache", **kw})
+
+
+SMALL_MEMORY = {
+    "replay": {"mem_size": 40},
+    "der": {"mem_size": 40},
+    "agem": {"patterns_per_exp": 10},
+    "gem": {"patterns_per_exp": 10},
+}
+
+
+@pytest.mark.parametrize("setting", ["class", "task"])
+@pytest.mark.parametrize("name", STRATEGY_NAMES)
+def test_every_strategy_runs_in_both_settings(tmp_path, name, setting):
+    scenario = tiny_scenario(setting, {name: SMALL_MEMORY.get(name, {})})
+    (summary,) = run_scenario(scenario, options(tmp_path))
+    matrix = summary["accuracy_matrix"]
+    assert len(matrix) == (1 if name == "joint" else 5) and all(len(row) == 5 for row in matrix)
+    assert all(0.0 <= a <= 1.0 for row in matrix for a in row)
+    assert summary["average_accuracy"] > 0.2  # chance is 0.1 (class) or 0.5 per task; blobs are separable
+    assert (summary["forgetting"] is None) == (name == "joint")
+    assert summary["params"] == 16 * 32 + 32 + 32 * 10 + 10
+    for key in ("scenario", "strategy", "seed", "bwt", "train_seconds", "config"):
+        assert key in summary
+    lines = (tmp_path / scenario.name / name / "seed0" / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == len(matrix)
+    assert not (tmp_path / scenario.name / name / "seed0" / "checkpoint.pt").exists()  # removed when done
+
+
+def test_task_labels_protect_naive_fine_tuning(tmp_path):
+    (task,) = run_scenario(tiny_scenario("task"), options(tmp_path))
+    (single_head,) = run_scenario(tiny_scenario("class"), options(tmp_path))
+    # each 2-way head is masked to its task, so the new task's logits cannot take over the old ones
+    assert task["average_accuracy"] > 0.8 > single_head["average_accuracy"]
+
+
+def comparable(summary: dict) -> dict:
+    return {k: v for k, v in summary.items() if k != "train_seconds"}
+
+
+def test_same_seed_gives_identical_results(tmp_path):
+    scenario = tiny_scenario(strategies={"naive": {}, "replay": {"mem_size": 40}})
+    first = run_scenario(scenario, options(tmp_path / "a"))
+    second = run_scenario(scenario, options(tmp_path / "b"))
+    assert [comparable(s) for s in first] == [comparable(s) for s in second]
+
+
+class Interrupted(Exception):
+    pass
+
+
+@pytest.mark.parametrize("name", ["naive", "ewc", "replay", "der", "lwf"])
+def test_resume_after_an_interruption_gives_the_same_summary(tmp_path, monkeypatch, name):
+    scenario = tiny_scenario(strategies={name: SMALL_MEMORY.get(name, {})})
+    (reference,) = run_scenario(scenario, options(tmp_path / "straight"))
+
+    real_train_step = runner._train_step
+    calls = []
+
+    def killed_at_third_experience(run, step):
+        calls.append(step)
+        if step == 2:
+            raise Interrupted
+        return real_train_step(run, step)
+
+    monkeypatch.setattr(runner, "_train_step", killed_at_third_experience)
+    with pytest.raises(Interrupted):
+        run_scenario(scenario, options(tmp_path / "resumed"))
+    run_dir = tmp_path / "resumed" / scenario.name / name / "seed0"
+    assert (run_dir / "checkpoint.pt").exists() and not (run_dir / "summary.json").exists()
+    monkeypatch.setattr(runner, "_train_step", real_train_step)
+    (resumed,) = run_scenario(scenario, options(tmp_path / "resumed"))
+    assert comparable(resumed) == comparable(reference)
+    assert len((run_dir / "metrics.jsonl").read_text().splitlines()) == 5
+
+
+def test_finished_runs_are_skipped(tmp_path, monkeypatch):
+    scenario = tiny_scenario()
+    (first,) = run_scenario(scenario, options(tmp_path))
+    monkeypatch.setattr(runner, "execute", lambda run: pytest.fail("a finished run was trained again"))
+    (again,) = run_scenario(scenario, options(tmp_path))
+    assert again == first
+
+
+def test_offline_wandb_run_holds_the_forgetting_metric(tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    (summary,) = run_scenario(tiny_scenario(), options(tmp_path, wandb="offline"))
+    (run_file,) = (tmp_path / "tiny-class" / "naive" / "seed0" / "wandb").glob("offline-run-*/*.wandb")
+    records = run_file.read_bytes()
+    for key in ("forgetting", "average_accuracy", "bwt"):
+        assert wandb_summary_value(records, key) == pytest.approx(summary[key])
+
+
+def wandb_summary_value(records: bytes, key: str) -> float:
+    """A summary item in an offline .wandb file: protobuf SummaryItem {1: key, 16: value_json}."""
+    match = re.search(re.escape(bytes([0x0A, len(key)]) + key.encode() + b"\x82\x01") + rb"(.)", records, re.S)
+    assert match, f"no summary item {key!r} in the W&B run"
+    start = match.end()
+    return json.loads(records[start : start + match.group(1)[0]])
+
+
+def test_a_broken_wandb_warns_and_keeps_the_local_results(tmp_path, monkeypatch):
+    import wandb
+
+    def no_network(**kwargs):
+        raise RuntimeError("no route to host")
+
+    monkeypatch.setattr(wandb, "init", no_network)
+    with pytest.warns(UserWarning, match="W&B start failed"):
+        (summary,) = run_scenario(tiny_scenario(), options(tmp_path, wandb="online"))
+    assert (tmp_path / "tiny-class" / "naive" / "seed0" / "summary.json").exists()
+    assert summary["forgetting"] is not None
+
+
+def test_seeded_class_order_changes_with_the_seed(tmp_path):
+    scenario = dataclasses.replace(tiny_scenario(), class_order="seeded", seeds=(0, 1))
+    first, second = run_scenario(scenario, options(tmp_path))
+    assert first["accuracy_matrix"] != second["accuracy_matrix"]
