@@ -31,7 +31,9 @@ def tiny_scenario(setting="class", strategies=None, **overrides):
 
 
 def options(tmp_path, **kw):
-    return RunOptions(**{"out": tmp_path, "wandb": "disabled", "progress": False, "cache_dir": tmp_path / "cache", **kw})
+    return RunOptions(
+        **{"out": tmp_path, "wandb": "disabled", "progress": False, "cache_dir": tmp_path / "cache", **kw}
+    )
 
 
 SMALL_MEMORY = {
@@ -78,7 +80,7 @@ def test_same_seed_gives_identical_results(tmp_path):
     assert [comparable(s) for s in first] == [comparable(s) for s in second]
 
 
-class Interrupted(Exception):
+class KilledError(Exception):
     pass
 
 
@@ -93,11 +95,11 @@ def test_resume_after_an_interruption_gives_the_same_summary(tmp_path, monkeypat
     def killed_at_third_experience(run, step):
         calls.append(step)
         if step == 2:
-            raise Interrupted
+            raise KilledError
         return real_train_step(run, step)
 
     monkeypatch.setattr(runner, "_train_step", killed_at_third_experience)
-    with pytest.raises(Interrupted):
+    with pytest.raises(KilledError):
         run_scenario(scenario, options(tmp_path / "resumed"))
     run_dir = tmp_path / "resumed" / scenario.name / name / "seed0"
     assert (run_dir / "checkpoint.pt").exists() and not (run_dir / "summary.json").exists()
