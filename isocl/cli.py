@@ -39,6 +39,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--seeds", type=_ints, help="comma-separated seeds, e.g. 0,1,2")
     run.add_argument("--epochs", type=int, help="epochs per experience")
     run.add_argument(
+        "--backbone", help="tanh_mlp or iso_mlp instead of the scenario's (results named <scenario>-isomlp)"
+    )
+    run.add_argument(
         "--data-root", type=Path, help="folder holding the data sets (default: $ISOCL_DATA_ROOT or ./data)"
     )
     run.add_argument("--download", action="store_true", help="let torchvision download CIFAR (needs internet)")
@@ -58,7 +61,11 @@ def _run(args) -> int:
     from isocl.harness.runner import RunOptions, default_device, run_scenario
 
     scenario = with_overrides(
-        load_scenario(args.scenario), strategies=args.strategies, seeds=args.seeds, epochs=args.epochs
+        load_scenario(args.scenario),
+        strategies=args.strategies,
+        seeds=args.seeds,
+        epochs=args.epochs,
+        backbone=args.backbone,
     )
     options = RunOptions(
         out=args.out,

@@ -14,13 +14,13 @@ from isocl.harness.runner import RunOptions, run_scenario
 STRATEGY_NAMES = load_strategies().names()
 
 
-def tiny_scenario(setting="class", strategies=None, **overrides):
+def tiny_scenario(setting="class", strategies=None, backbone="tanh_mlp", **overrides):
     raw = {
         "name": f"tiny-{setting}",
         "dataset": "synthetic",
         "setting": setting,
         "n_experiences": 5,
-        "backbone": {"type": "tanh_mlp", "hidden": [32]},
+        "backbone": {"type": backbone, "hidden": [32]},
         "epochs": 2,
         "batch_size": 32,
         "seeds": [0],
@@ -41,24 +41,38 @@ SMALL_MEMORY = {
     "der": {"mem_size": 40},
     "agem": {"patterns_per_exp": 10},
     "gem": {"patterns_per_exp": 10},
+    "iso-replay": {"mem_size": 40},
 }
 
 
+def backbones_of(name: str) -> tuple[str, ...]:
+    return load_strategies().get(name).backbones or ("tanh_mlp", "iso_mlp")
+
+
+COMBINATIONS = [(n, b) for n in STRATEGY_NAMES for b in backbones_of(n)]
+
+
 @pytest.mark.parametrize("setting", ["class", "task"])
-@pytest.mark.parametrize("name", STRATEGY_NAMES)
-def test_every_strategy_runs_in_both_settings(tmp_path, name, setting):
-    scenario = tiny_scenario(setting, {name: SMALL_MEMORY.get(name, {})})
+@pytest.mark.parametrize(("name", "backbone"), COMBINATIONS)
+def test_every_strategy_runs_on_every_backbone_and_setting(tmp_path, name, backbone, setting):
+    scenario = tiny_scenario(setting, {name: SMALL_MEMORY.get(name, {})}, backbone)
     (summary,) = run_scenario(scenario, options(tmp_path))
     matrix = summary["accuracy_matrix"]
     assert len(matrix) == (1 if name == "joint" else 5) and all(len(row) == 5 for row in matrix)
     assert all(0.0 <= a <= 1.0 for row in matrix for a in row)
     assert summary["average_accuracy"] > 0.2  # chance is 0.1 (class) or 0.5 per task; blobs are separable
     assert (summary["forgetting"] is None) == (name == "joint")
-    assert summary["params"] == 16 * 32 + 32 + 32 * 10 + 10
+    if not name.startswith("iso"):  # fixed topology: 16 inputs, 32 hidden, 10 outputs (+ psi and o for IsoMLP)
+        assert summary["params"] == 16 * 32 + 32 + 32 * 10 + 10 + (11 if backbone == "iso_mlp" else 0)
+    epochs = summary["widths_history"]
+    assert len(epochs) == 2 * len(matrix) and all(e["widths"][0] == 16 for e in epochs)
     for key in ("scenario", "strategy", "seed", "bwt", "train_seconds", "config"):
         assert key in summary
-    lines = (tmp_path / scenario.name / name / "seed0" / "metrics.jsonl").read_text().splitlines()
-    assert len(lines) == len(matrix)
+    lines = [
+        json.loads(x) for x in (tmp_path / scenario.name / name / "seed0" / "metrics.jsonl").read_text().splitlines()
+    ]
+    assert [r["accuracy"] for r in lines if r["event"] == "eval"] == matrix
+    assert [r for r in lines if r["event"] == "epoch"] == epochs
     assert not (tmp_path / scenario.name / name / "seed0" / "checkpoint.pt").exists()  # removed when done
 
 
@@ -84,9 +98,10 @@ class KilledError(Exception):
     pass
 
 
-@pytest.mark.parametrize("name", ["naive", "ewc", "replay", "der", "lwf"])
+@pytest.mark.parametrize("name", ["naive", "ewc", "replay", "der", "lwf", "iso", "iso-replay"])
 def test_resume_after_an_interruption_gives_the_same_summary(tmp_path, monkeypatch, name):
-    scenario = tiny_scenario(strategies={name: SMALL_MEMORY.get(name, {})})
+    backbone = "iso_mlp" if name.startswith("iso") else "tanh_mlp"  # iso: the checkpoint holds a changed topology
+    scenario = tiny_scenario(strategies={name: SMALL_MEMORY.get(name, {})}, backbone=backbone)
     (reference,) = run_scenario(scenario, options(tmp_path / "straight"))
 
     real_train_step = runner._train_step
@@ -106,7 +121,8 @@ def test_resume_after_an_interruption_gives_the_same_summary(tmp_path, monkeypat
     monkeypatch.setattr(runner, "_train_step", real_train_step)
     (resumed,) = run_scenario(scenario, options(tmp_path / "resumed"))
     assert comparable(resumed) == comparable(reference)
-    assert len((run_dir / "metrics.jsonl").read_text().splitlines()) == 5
+    lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in lines if r["event"] == "eval"] == [0, 1, 2, 3, 4]
 
 
 def test_finished_runs_are_skipped(tmp_path, monkeypatch):

@@ -16,6 +16,8 @@ import torch
 from avalanche.models import MultiTaskModule
 from torch import Tensor, nn
 
+from isocl import topology
+
 MASK = -1e4
 
 
@@ -46,6 +48,21 @@ class Classifier(nn.Module):
 
     def forward(self, x: Tensor, task_labels: Tensor | int | None = None) -> Tensor:
         return self.logits(x, task_labels)
+
+    def add_class_outputs(self, classes: list[int]) -> topology.Change:
+        """New zero-initialised output units for `classes`; every existing logit is unchanged."""
+        classes = [c for c in classes if c not in set(self.output_classes.tolist())]
+        change = topology.add_outputs(self.backbone, len(classes))
+        self.output_classes = torch.cat([self.output_classes, self.output_classes.new_tensor(classes)])
+        return change
+
+    def remove_class_outputs(self, classes: list[int]) -> topology.Change:
+        """Remove the output units of `classes`; the other logits are unchanged."""
+        drop = set(classes)
+        kept = [i for i, c in enumerate(self.output_classes.tolist()) if c not in drop]
+        change = topology.remove_outputs(self.backbone, [i for i in range(len(self.output_classes)) if i not in kept])
+        self.output_classes = self.output_classes[kept]
+        return change
 
 
 class TaskClassifier(Classifier, MultiTaskModule):

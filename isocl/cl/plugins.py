@@ -35,3 +35,27 @@ class EpochProgress(SupervisedPlugin):
 
     def __getstate__(self):  # a checkpoint never holds a terminal handle
         return {**self.__dict__, "bar": None}
+
+
+class WidthRecorder(SupervisedPlugin):
+    """Records the backbone's widths and parameter count after every training epoch (after any topology change
+    made in the same hook, as it runs last)."""
+
+    def __init__(self):
+        super().__init__()
+        self.history: list[dict] = []
+        self.epoch = 0
+
+    def before_training_exp(self, strategy, **kwargs):
+        self.epoch = 0
+
+    def after_training_epoch(self, strategy, **kwargs):
+        net = strategy.model.backbone
+        self.history.append(
+            {"epoch": self.epoch, "widths": net.sizes, "params": sum(p.numel() for p in net.parameters())}
+        )
+        self.epoch += 1
+
+    def drain(self) -> list[dict]:
+        records, self.history = self.history, []
+        return records

@@ -146,7 +146,16 @@ def scenario_from_dict(raw: dict, source: str = "scenario") -> Scenario:
     values["backbone"] = _backbone(f"{source}.backbone", values.get("backbone"))
     values["optimizer"] = _optimizer(f"{source}.optimizer", values.get("optimizer"))
     values["strategies"] = _strategies(f"{source}.strategies", values["strategies"])
-    return Scenario(**values)
+    scenario = Scenario(**values)
+    _check_backbones(scenario, source)
+    return scenario
+
+
+def _check_backbones(scenario: Scenario, source: str) -> None:
+    from isocl.harness.registry import check_strategy_backbone
+
+    for name in scenario.strategies:
+        check_strategy_backbone(name, scenario.backbone.type, f"{source}.strategies.{name}")
 
 
 def shipped_scenarios() -> dict[str, Path]:
@@ -172,7 +181,7 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
     return scenario_from_dict(raw, source=path.name)
 
 
-def with_overrides(scenario: Scenario, *, strategies=None, seeds=None, epochs=None) -> Scenario:
+def with_overrides(scenario: Scenario, *, strategies=None, seeds=None, epochs=None, backbone=None) -> Scenario:
     """Apply command-line flags on top of the file (the only two levels of precedence)."""
     changes = {}
     if strategies is not None:
@@ -188,4 +197,11 @@ def with_overrides(scenario: Scenario, *, strategies=None, seeds=None, epochs=No
         changes["seeds"] = tuple(seeds)
     if epochs is not None:
         changes["epochs"] = _positive_int("--epochs", "epochs", epochs)
-    return dataclasses.replace(scenario, **changes)
+    if backbone is not None:
+        _one_of("--backbone", "type", backbone, sorted(BACKBONES))
+        if backbone != scenario.backbone.type:  # a different experiment: results go under a different name
+            changes["backbone"] = dataclasses.replace(scenario.backbone, type=backbone)
+            changes["name"] = f"{scenario.name}-{backbone.replace('_', '')}"
+    updated = dataclasses.replace(scenario, **changes)
+    _check_backbones(updated, "command line")
+    return updated

@@ -16,16 +16,20 @@ from isocl.registry import Registry
 STRATEGIES = Registry("strategy")
 
 
-def register_strategy(name: str, *, state: tuple[str, ...] = (), trains_once: bool = False):
+def register_strategy(
+    name: str, *, state: tuple[str, ...] = (), trains_once: bool = False, backbones: tuple[str, ...] | None = None
+):
     """Register a builder.
 
     state: attributes of the built strategy (beyond its plugins) that a checkpoint must hold.
     trains_once: the strategy trains once on the whole stream (joint training), not experience by experience.
+    backbones: the backbone types it supports (None: all).
     """
 
     def add(builder):
         builder.checkpoint_attributes = state
         builder.trains_once = trains_once
+        builder.backbones = backbones
         return STRATEGIES.register(name)(builder)
 
     return add
@@ -49,6 +53,7 @@ class StrategyContext:
     eval_mb_size: int
     device: str
     plugins: list = field(default_factory=list)
+    late_plugins: list = field(default_factory=list)  # run after the strategy's own (recorders)
     evaluator: object = None
     stream: object = None
 
@@ -62,7 +67,7 @@ class StrategyContext:
             train_epochs=self.train_epochs,
             eval_mb_size=self.eval_mb_size,
             device=self.device,
-            plugins=[*self.plugins, *extra_plugins],
+            plugins=[*self.plugins, *extra_plugins, *self.late_plugins],
             evaluator=self.evaluator,
         )
 
@@ -72,6 +77,14 @@ def strategy_parameters(name: str) -> dict:
     builder = load_strategies().get(name)
     params = list(inspect.signature(builder).parameters.values())[1:]  # after the context
     return {p.name: p.default for p in params}
+
+
+def check_strategy_backbone(name: str, backbone: str, where: str) -> None:
+    from isocl.harness.config import ConfigError
+
+    supported = load_strategies().get(name).backbones
+    if supported is not None and backbone not in supported:
+        raise ConfigError(f"{where}: strategy {name!r} needs backbone.type in {list(supported)}, not {backbone!r}")
 
 
 def check_strategy_params(name: str, params: dict, where: str) -> None:

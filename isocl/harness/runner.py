@@ -17,7 +17,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from isocl import __version__
-from isocl.cl import Classifier, EpochProgress, PenaltyPlugin, build_classifier
+from isocl.cl import Classifier, EpochProgress, PenaltyPlugin, WidthRecorder, build_classifier
 from isocl.data import Stream, build_stream, load_dataset
 from isocl.harness import checkpoint, store
 from isocl.harness.config import Scenario
@@ -119,7 +119,8 @@ class Run:
             self.model.output_classes = restored.model_state["output_classes"].clone()
             self.model.load_state_dict(restored.model_state)
         self.optimizer = make_optimizer(self.scenario, self.model)
-        self.harness_plugins = [PenaltyPlugin(), EpochProgress(self.options.progress)]
+        self.recorder = WidthRecorder()
+        self.harness_plugins = [PenaltyPlugin(), EpochProgress(self.options.progress), self.recorder]
         ctx = StrategyContext(
             model=self.model,
             optimizer=self.optimizer,
@@ -128,7 +129,8 @@ class Run:
             train_epochs=self.scenario.epochs,
             eval_mb_size=self.scenario.eval_batch_size,
             device=self.options.device,
-            plugins=list(self.harness_plugins),
+            plugins=list(self.harness_plugins[:2]),
+            late_plugins=[self.recorder],
             evaluator=_silent_evaluator(),
             stream=self.stream,
         )
@@ -173,7 +175,8 @@ def execute(run: Run) -> dict:
     """Train and evaluate one run to the end (resuming if a checkpoint exists) and write its summary."""
     restored = checkpoint.load(run.directory)
     run.setup(restored)
-    progress = restored.progress if restored else {"next_step": 0, "matrix": [], "train_seconds": 0.0, "widths": []}
+    progress = restored.progress if restored else {"next_step": 0, "matrix": [], "train_seconds": 0.0, "widths": [],
+                                                   "widths_history": []}  # fmt: skip
     metrics_file = run.directory / "metrics.jsonl"
     kept = [r for r in store.read_jsonl(metrics_file) if r["step"] < progress["next_step"]]
     metrics_file.unlink(missing_ok=True)
@@ -193,22 +196,37 @@ def execute(run: Run) -> dict:
         if index < progress["next_step"]:
             continue
         progress["train_seconds"] += _train_step(run, step)
+        for epoch in run.recorder.drain():
+            epoch_record = {"event": "epoch", "step": index, **epoch}
+            progress["widths_history"].append(epoch_record)
+            store.append_jsonl(metrics_file, epoch_record)
+            wandb.log({"params": epoch["params"], **_widths(epoch["widths"])}, step=len(progress["widths_history"]))
         row = evaluate(run.model, run.stream, run.scenario.eval_batch_size, run.options.device)
         progress["matrix"].append(row)
         progress["widths"].append(run.model.backbone.sizes)
         record = _record(run, index, step, row, progress)
         store.append_jsonl(metrics_file, record)
-        wandb.log({k: v for k, v in record.items() if k != "accuracy"} | _per_experience(row), step=index)
+        wandb.log(_numbers(record) | _per_experience(row), step=len(progress["widths_history"]))
         progress["next_step"] = index + 1
         run.save_checkpoint(progress)
     summary = _summary(run, progress)
     store.write_json_atomic(run.directory / "summary.json", summary)
     summary = store.read_json(run.directory / "summary.json")  # the same JSON a skipped run reads back
-    wandb.log_matrix("accuracy_matrix", progress["matrix"], step=len(steps))
+    wandb.log_matrix("accuracy_matrix", progress["matrix"], step=len(progress["widths_history"]))
     wandb.summarise({k: v for k, v in summary.items() if k in ("average_accuracy", "forgetting", "bwt", "params")})
     wandb.finish()
     checkpoint.remove(run.directory)
     return summary
+
+
+def _numbers(record: dict) -> dict:
+    """The scalar entries of a metrics record, as W&B series (the W&B step counts epochs)."""
+    scalars = {k: v for k, v in record.items() if isinstance(v, int | float) and k != "step"}
+    return {"experience": record["step"], **scalars, **_widths(record["widths"])}
+
+
+def _widths(sizes: list[int]) -> dict:
+    return {f"width/hidden{k}": w for k, w in enumerate(sizes[1:-1])}
 
 
 def _per_experience(row: list[float]) -> dict:
@@ -218,6 +236,7 @@ def _per_experience(row: list[float]) -> dict:
 def _record(run: Run, index: int, step: int | None, row: list[float], progress: dict) -> dict:
     seen = row if step is None else row[: step + 1]
     return {
+        "event": "eval",
         "step": index,
         "trained": "all" if step is None else step,
         "accuracy": row,
@@ -237,6 +256,7 @@ def _summary(run: Run, progress: dict) -> dict:
         **summarise(progress["matrix"]),
         "params": param_count(run.model),
         "widths": progress["widths"],
+        "widths_history": progress["widths_history"],
         "train_seconds": progress["train_seconds"],
         "config": run.config(),
         "isocl_version": __version__,
