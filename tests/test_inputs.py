@@ -1,0 +1,157 @@
+"""Data sets, streams, scenario validation and the CLI: each kind of bad input gets its own message."""
+
+import pytest
+import torch
+import yaml
+
+from isocl.cli import main
+from isocl.data import DatasetNotFoundError, build_stream, load_dataset
+from isocl.harness.config import ConfigError, load_scenario, scenario_from_dict, shipped_scenarios, with_overrides
+
+VALID = {
+    "name": "t",
+    "dataset": "synthetic",
+    "setting": "class",
+    "n_experiences": 5,
+    "backbone": {"type": "tanh_mlp", "hidden": [8]},
+    "strategies": {"naive": {}},
+}
+
+
+def test_shipped_scenarios_are_valid():
+    assert {"split-digits", "split-cifar10-class", "split-cifar10-task", "split-cifar100-task"} <= set(
+        shipped_scenarios()
+    )
+    for name in shipped_scenarios():
+        assert load_scenario(name).name == name
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"strategies": {"nope": {}}}, r"unknown strategy 'nope'; registered: .*naive"),
+        ({"strategies": {"ewc": {"lambda": 1}}}, r"strategies.ewc: unknown parameter\(s\) \['lambda'\]; ewc takes"),
+        ({"dataset": "mnist"}, r"dataset='mnist' is not valid; allowed: \['cifar10', 'cifar100', 'digits'"),
+        ({"setting": "domain"}, r"setting='domain' is not valid; allowed: \['class', 'task'\]"),
+        ({"epochs": 0}, r"epochs=0 must be a positive integer"),
+        ({"colour": "red"}, r"unknown field\(s\) \['colour'\]; allowed:"),
+        ({"backbone": {"type": "resnet"}}, r"backbone.type='resnet' is not valid; allowed: \['iso_mlp', 'tanh_mlp'\]"),
+        ({"backbone": {"hidden": []}}, r"backbone.hidden=\[\] must be a non-empty list"),
+        ({"optimizer": {"lr": -1}}, r"optimizer.lr=-1 must be a positive number"),
+        ({"optimizer": {"name": "lion"}}, r"optimizer.name='lion' is not valid; allowed: \['adamw', 'adam', 'sgd'\]"),
+        ({"seeds": [-1]}, r"seeds=\[-1\] must be a non-empty list"),
+        ({"strategies": {"iso": {}}}, r"strategy 'iso' needs backbone.type in \['iso_mlp'\], not 'tanh_mlp'"),
+    ],
+)
+def test_invalid_scenarios_name_the_field(change, message):
+    with pytest.raises(ConfigError, match=message):
+        scenario_from_dict({**VALID, **change}, "bad.yaml")
+
+
+def test_missing_required_field_is_named():
+    raw = dict(VALID)
+    del raw["setting"]
+    with pytest.raises(ConfigError, match=r"missing required field\(s\) \['setting'\]"):
+        scenario_from_dict(raw, "bad.yaml")
+
+
+def test_classes_that_do_not_split_are_refused_before_training(tmp_path):
+    data = load_dataset("synthetic", cache_dir=tmp_path)
+    with pytest.raises(ValueError, match=r"n_experiences=3 does not split the 10 classes of synthetic evenly; "):
+        build_stream(data, "class", 3, dataset="synthetic")
+
+
+def test_unknown_scenario_and_overrides(tmp_path):
+    with pytest.raises(ConfigError, match=r"unknown scenario 'split-mnist'; shipped: \[.*split-digits"):
+        load_scenario("split-mnist")
+    scenario = load_scenario("split-digits")
+    with pytest.raises(ConfigError, match="--strategies: unknown strategy 'ewc2'"):
+        with_overrides(scenario, strategies=["ewc2"])
+    assert with_overrides(scenario, backbone="iso_mlp").name == "split-digits-isomlp"
+
+
+def test_missing_cifar_says_where_it_looked(tmp_path):
+    with pytest.raises(
+        DatasetNotFoundError, match=r"cifar10 not found.*Looked for an ImageFolder tree at .*--data-root"
+    ):
+        load_dataset("cifar10", root=tmp_path / "empty", cache_dir=tmp_path / "cache")
+
+
+def test_image_folder_is_decoded_once_and_cached(tmp_path):
+    from PIL import Image
+
+    for split, n in (("train", 3), ("test", 2)):
+        for cls, colour in (("cat", (255, 0, 0)), ("dog", (0, 0, 255))):
+            folder = tmp_path / "data" / "cifar10" / split / cls
+            folder.mkdir(parents=True)
+            for i in range(n):
+                Image.new("RGB", (32, 32), colour).save(folder / f"{i}.png")
+    data = load_dataset("cifar10", root=tmp_path / "data", cache_dir=tmp_path / "cache")
+    assert data.train_x.shape == (6, 3, 32, 32) and data.train_x.dtype == torch.uint8
+    assert data.classes == ["cat", "dog"] and data.train_y.tolist() == [0, 0, 0, 1, 1, 1]
+    assert int(data.train_x[0, 0].float().mean()) == 255 and int(data.train_x[3, 2].float().mean()) == 255
+    assert (tmp_path / "cache" / "cifar10-v1.pt").exists()
+    import shutil
+
+    shutil.rmtree(tmp_path / "data")  # the cache alone now serves it
+    again = load_dataset("cifar10", root=tmp_path / "data", cache_dir=tmp_path / "cache")
+    assert torch.equal(again.train_x, data.train_x)
+
+
+@pytest.mark.parametrize("setting", ["class", "task"])
+def test_streams_split_by_class_with_standardised_inputs(tmp_path, setting):
+    data = load_dataset("digits", cache_dir=tmp_path)
+    stream = build_stream(data, setting, 5, class_order=[9, 8, 7, 6, 5, 4, 3, 2, 1, 0])
+    assert stream.class_order[0] == 9 and stream.class_names[0] == "9"
+    for i, exp in enumerate(stream.experiences):
+        assert exp.classes == [2 * i, 2 * i + 1]
+        assert set(exp.train_y.tolist()) == set(exp.classes) == set(exp.test_y.tolist())
+        assert exp.task_label == (i if setting == "task" else 0)
+    x = stream.train.tensors[0]
+    varying = x.std(0) > 0
+    assert torch.allclose(x.mean(0), torch.zeros(64), atol=1e-5)
+    assert torch.allclose(x.std(0)[varying], torch.ones(int(varying.sum())), atol=1e-4)
+    avalanche_exp = stream.benchmark.train_stream[3]
+    assert sorted(avalanche_exp.classes_in_this_experience) == [6, 7]
+    assert len(avalanche_exp.dataset) == len(stream.experiences[3].train_y)
+
+
+def write(tmp_path, raw) -> str:
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return str(path)
+
+
+def test_cli_runs_lists_and_reports(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("ISOCL_CACHE_DIR", str(tmp_path / "cache"))
+    scenario = write(tmp_path, {**VALID, "strategies": {"naive": {}, "replay": {"mem_size": 20}}})
+    out = tmp_path / "out"
+    assert main(["run", scenario, "--out", str(out), "--wandb", "disabled", "--no-progress", "--epochs", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert "| naive |" in printed and "| replay |" in printed
+    assert main(["list"]) == 0
+    listing = capsys.readouterr().out
+    assert "ewc_lambda=100.0" in listing and "split-cifar10-class" in listing
+    assert main(["report", str(out)]) == 0
+    assert (out / "report.md").exists() and (out / "t-accuracy-matrices.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "split-mnist"], "unknown scenario 'split-mnist'"),
+        (["run", "split-digits", "--strategies", "naive,xyz"], "unknown strategy 'xyz'"),
+        (["report", "/nonexistent"], "no summary.json under /nonexistent"),
+    ],
+)
+def test_cli_errors_are_one_clear_line(capsys, args, message):
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("isocl: error:") and message in err
+
+
+def test_cli_missing_data_is_a_clear_error(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("ISOCL_CACHE_DIR", str(tmp_path / "cache"))
+    args = ["run", "split-cifar10-class", "--data-root", str(tmp_path), "--wandb", "disabled", "--out", str(tmp_path)]
+    assert main(args) == 2
+    assert "cifar10 not found" in capsys.readouterr().err
