@@ -69,14 +69,15 @@ def _cached(name: str, cache_dir: Path, decode: Callable[[], TensorData]) -> Ten
 
 
 def _decode_image_folder(split_dir: Path, classes: list[str]) -> tuple[Tensor, Tensor]:
-    from torchvision.io import ImageReadMode, decode_image, read_file
+    from PIL import Image  # torchvision's decoders are deprecated since 0.29; Pillow comes with torchvision
 
     images, labels = [], []
     for label, cls in enumerate(classes):
         for file in sorted((split_dir / cls).iterdir()):
-            images.append(decode_image(read_file(str(file)), mode=ImageReadMode.RGB))
+            with Image.open(file) as image:
+                images.append(np.asarray(image.convert("RGB")))
             labels.append(label)
-    return torch.stack(images), torch.tensor(labels, dtype=torch.long)
+    return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous(), torch.tensor(labels, dtype=torch.long)
 
 
 def _from_image_folder(tree: Path) -> TensorData:
