@@ -98,7 +98,7 @@ class KilledError(Exception):
     pass
 
 
-@pytest.mark.parametrize("name", ["naive", "ewc", "replay", "der", "lwf", "iso", "iso-replay"])
+@pytest.mark.parametrize("name", ["naive", "ewc", "replay", "der", "lwf", "iso", "iso-replay", "iso-ewc"])
 def test_resume_after_an_interruption_gives_the_same_summary(tmp_path, monkeypatch, name):
     backbone = "iso_mlp" if name.startswith("iso") else "tanh_mlp"  # iso: the checkpoint holds a changed topology
     scenario = tiny_scenario(strategies={name: SMALL_MEMORY.get(name, {})}, backbone=backbone)

@@ -35,9 +35,10 @@ class Classifier(nn.Module):
                 allowed[task, classes] = True
         self.register_buffer("task_allowed", allowed)
 
-    def logits(self, x: Tensor, task_labels: Tensor | int | None = None) -> Tensor:
-        """(B, n_classes) logits; with task labels in the task setting, masked to each sample's task."""
-        out = self.backbone(x)
+    def logits(self, x: Tensor, task_labels: Tensor | int | None = None, trace: list | None = None) -> Tensor:
+        """(B, n_classes) logits; with task labels in the task setting, masked to each sample's task.
+        trace: a list that receives the backbone's per-map `MapTrace`s."""
+        out = self.backbone(x) if trace is None else self.backbone(x, trace=trace)
         identity = torch.arange(out.shape[1], device=out.device)
         if out.shape[1] != self.n_classes or not torch.equal(self.output_classes, identity):
             out = out.new_full((out.shape[0], self.n_classes), MASK).index_copy(1, self.output_classes, out)

@@ -5,6 +5,8 @@ produces the outputs (paper notes §2.1). Both networks store map k as `maps[k]`
 and `bias` (n_k,), so topology operations, optimisers and checkpoints see the same names on either.
 """
 
+from typing import NamedTuple
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -41,6 +43,15 @@ def _initialise(weight: Tensor, init: str) -> None:
         nn.init.xavier_uniform_(weight)
     else:
         nn.init.kaiming_uniform_(weight, a=5**0.5)  # nn.Linear's default
+
+
+class MapTrace(NamedTuple):
+    """What map k saw in a forward pass: per-sample dL/dW_k = delta_k inputs^T, dL/db_k = delta_k and
+    dL/dpsi_k = gain delta_k, where delta_k = dL/dpreactivation."""
+
+    inputs: Tensor  # (B, n_{k-1})
+    preactivation: Tensor  # (B, n_k)
+    gain: Tensor | None  # (B, 1) for maps with psi terms
 
 
 class Affine(nn.Module):
@@ -164,9 +175,13 @@ class IsoMLP(_MLP):
     def gains(self, z: Tensor, k: int) -> Tensor:
         return isotropic_gain(z, self.intrinsic_length(k), self.activation, self.eps)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, trace: list | None = None) -> Tensor:
+        """Logits; with a `trace` list, also appends one `MapTrace` per map (for per-sample gradients)."""
         first = self.maps[0]
-        z = F.linear(self._flatten(x), first.weight, first.bias)
+        x = self._flatten(x)
+        z = F.linear(x, first.weight, first.bias)
+        if trace is not None:
+            trace.append(MapTrace(x, z, None))
         for k in range(1, len(self.maps)):
             g = self.gains(z, k - 1)  # (B, 1)
             if self.training and self.psi_mode == "expectation":
@@ -174,7 +189,10 @@ class IsoMLP(_MLP):
             layer = self.maps[k]
             # z_k = g (W z + psi) + b: psi rides in addmm's bias slot, g and b in one addcmul
             h = z @ layer.weight.T if layer.psi is None else torch.addmm(layer.psi, z, layer.weight.T)
-            z = torch.addcmul(layer.bias, h, g)
+            z_next = torch.addcmul(layer.bias, h, g)
+            if trace is not None:  # dz_k/dW_k = g z_{k-1} = a_{k-1}, dz_k/dpsi_k = g
+                trace.append(MapTrace(g * z, z_next, g))
+            z = z_next
         return z
 
     def penalty(self) -> Tensor:
@@ -196,10 +214,13 @@ class TanhMLP(_MLP):
     def spec(self) -> dict:
         return dict(type="tanh_mlp", sizes=self.sizes, init=self.init)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, trace: list | None = None) -> Tensor:
         z = self._flatten(x)
         for k, layer in enumerate(self.maps):
-            z = F.linear(torch.tanh(z) if k else z, layer.weight, layer.bias)
+            a = torch.tanh(z) if k else z
+            z = F.linear(a, layer.weight, layer.bias)
+            if trace is not None:
+                trace.append(MapTrace(a, z, None))
         return z
 
 
