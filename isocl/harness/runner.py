@@ -171,18 +171,22 @@ def _train_step(run: Run, step: int | None) -> float:
     return time.perf_counter() - start
 
 
-def execute(run: Run) -> dict:
-    """Train and evaluate one run to the end (resuming if a checkpoint exists) and write its summary."""
-    restored = checkpoint.load(run.directory)
-    run.setup(restored)
-    progress = restored.progress if restored else {"next_step": 0, "matrix": [], "train_seconds": 0.0, "widths": [],
-                                                   "widths_history": []}  # fmt: skip
-    metrics_file = run.directory / "metrics.jsonl"
-    kept = [r for r in store.read_jsonl(metrics_file) if r["step"] < progress["next_step"]]
-    metrics_file.unlink(missing_ok=True)
-    for record in kept:  # drop lines of a step that was cut off before its checkpoint
-        store.append_jsonl(metrics_file, record)
-    wandb = WandbRun(
+def _fresh_progress() -> dict:
+    return {"next_step": 0, "matrix": [], "train_seconds": 0.0, "widths": [], "widths_history": []}
+
+
+def _metrics_file_upto(directory: Path, next_step: int) -> Path:
+    """metrics.jsonl holding only the steps a checkpoint covers (a step cut off before its checkpoint is redone)."""
+    path = directory / "metrics.jsonl"
+    kept = [r for r in store.read_jsonl(path) if r["step"] < next_step]
+    path.unlink(missing_ok=True)
+    for record in kept:
+        store.append_jsonl(path, record)
+    return path
+
+
+def _wandb_run(run: Run) -> WandbRun:
+    return WandbRun(
         run.options.wandb,
         run.directory,
         project=run.options.wandb_project,
@@ -190,33 +194,48 @@ def execute(run: Run) -> dict:
         name=f"{run.scenario.name}-{run.strategy_name}-seed{run.seed}",
         config=run.config(),
     )
-    steps = _steps(run)
-    bar = tqdm(steps, desc=f"{run.strategy_name} seed {run.seed}", unit="exp", disable=not run.options.progress)
-    for index, step in enumerate(bar):
-        if index < progress["next_step"]:
-            continue
-        progress["train_seconds"] += _train_step(run, step)
-        for epoch in run.recorder.drain():
-            epoch_record = {"event": "epoch", "step": index, **epoch}
-            progress["widths_history"].append(epoch_record)
-            store.append_jsonl(metrics_file, epoch_record)
-            wandb.log({"params": epoch["params"], **_widths(epoch["widths"])}, step=len(progress["widths_history"]))
-        row = evaluate(run.model, run.stream, run.scenario.eval_batch_size, run.options.device)
-        progress["matrix"].append(row)
-        progress["widths"].append(run.model.backbone.sizes)
-        record = _record(run, index, step, row, progress)
-        store.append_jsonl(metrics_file, record)
-        wandb.log(_numbers(record) | _per_experience(row), step=len(progress["widths_history"]))
-        progress["next_step"] = index + 1
-        run.save_checkpoint(progress)
-    summary = _summary(run, progress)
-    store.write_json_atomic(run.directory / "summary.json", summary)
+
+
+def _train_and_evaluate(run: Run, index: int, step: int | None, progress: dict, metrics: Path, wandb) -> None:
+    progress["train_seconds"] += _train_step(run, step)
+    for epoch in run.recorder.drain():
+        epoch_record = {"event": "epoch", "step": index, **epoch}
+        progress["widths_history"].append(epoch_record)
+        store.append_jsonl(metrics, epoch_record)
+        wandb.log({"params": epoch["params"], **_widths(epoch["widths"])}, step=len(progress["widths_history"]))
+    row = evaluate(run.model, run.stream, run.scenario.eval_batch_size, run.options.device)
+    progress["matrix"].append(row)
+    progress["widths"].append(run.model.backbone.sizes)
+    record = _record(run, index, step, row, progress)
+    store.append_jsonl(metrics, record)
+    wandb.log(_numbers(record) | _per_experience(row), step=len(progress["widths_history"]))
+    progress["next_step"] = index + 1
+
+
+def _finish(run: Run, progress: dict, wandb: WandbRun) -> dict:
+    store.write_json_atomic(run.directory / "summary.json", _summary(run, progress))
     summary = store.read_json(run.directory / "summary.json")  # the same JSON a skipped run reads back
     wandb.log_matrix("accuracy_matrix", progress["matrix"], step=len(progress["widths_history"]))
     wandb.summarise({k: v for k, v in summary.items() if k in ("average_accuracy", "forgetting", "bwt", "params")})
     wandb.finish()
     checkpoint.remove(run.directory)
     return summary
+
+
+def execute(run: Run) -> dict:
+    """Train and evaluate one run to the end (resuming if a checkpoint exists) and write its summary."""
+    restored = checkpoint.load(run.directory)
+    run.setup(restored)
+    progress = restored.progress if restored else _fresh_progress()
+    metrics = _metrics_file_upto(run.directory, progress["next_step"])
+    wandb = _wandb_run(run)
+    steps = _steps(run)
+    bar = tqdm(steps, desc=f"{run.strategy_name} seed {run.seed}", unit="exp", disable=not run.options.progress)
+    for index, step in enumerate(bar):
+        if index >= progress["next_step"]:
+            _train_and_evaluate(run, index, step, progress, metrics, wandb)
+            run.save_checkpoint(progress)
+    return _finish(run, progress, wandb)
 
 
 def _numbers(record: dict) -> dict:
