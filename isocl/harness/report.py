@@ -109,13 +109,46 @@ def _plot_scenario(scenario: str, strategies: dict, out: Path) -> list[Path]:
     return paths
 
 
+def _plot_widths(scenario: str, strategies: dict, out: Path) -> list[Path]:
+    """Hidden widths after every epoch, for runs whose topology changed; dotted lines mark new experiences."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    changing = {
+        name: runs[0]["widths_history"]
+        for name, runs in sorted(strategies.items())
+        if len({tuple(e["widths"]) for e in runs[0].get("widths_history", [])}) > 1
+    }
+    if not changing:
+        return []
+    fig, ax = plt.subplots(figsize=(8, 4))
+    for name, history in changing.items():
+        for k in range(len(history[0]["widths"]) - 2):
+            ax.plot([e["widths"][k + 1] for e in history], label=f"{name} hidden {k}")
+    history = next(iter(changing.values()))
+    for i in range(1, len(history)):
+        if history[i]["step"] != history[i - 1]["step"]:
+            ax.axvline(i - 0.5, color="gray", linestyle=":", linewidth=1)
+    ax.set_xlabel("epoch (dotted: a new experience is appended)")
+    ax.set_ylabel("width (neurons)")
+    ax.legend(fontsize=7)
+    ax.set_title(f"{scenario}: hidden widths (seed {strategies[next(iter(changing))][0]['seed']})")
+    fig.tight_layout()
+    path = out / f"{scenario}-widths.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return [path]
+
+
 def write_report(directory: Path, out: Path) -> Path:
     """report.md (tables and plot links) plus PNG plots, written to `out`."""
     summaries = find_summaries(directory)
     out.mkdir(parents=True, exist_ok=True)
     sections = ["# isocl report", "", comparison_table(summaries), ""]
     for scenario, strategies in _grouped(summaries).items():
-        for path in _plot_scenario(scenario, strategies, out):
+        for path in _plot_scenario(scenario, strategies, out) + _plot_widths(scenario, strategies, out):
             sections.append(f"![{path.stem}]({path.name})")
     report = out / "report.md"
     report.write_text("\n".join(sections) + "\n")
