@@ -167,3 +167,14 @@ def test_seeded_class_order_changes_with_the_seed(tmp_path):
     scenario = dataclasses.replace(tiny_scenario(), class_order="seeded", seeds=(0, 1))
     first, second = run_scenario(scenario, options(tmp_path))
     assert first["accuracy_matrix"] != second["accuracy_matrix"]
+
+
+def test_report_plots_widths_of_changing_networks(tmp_path):
+    from isocl.harness.report import write_report
+
+    scenario = tiny_scenario(strategies={"naive": {}, "iso": {"n_scaffold": 2}}, backbone="iso_mlp")
+    run_scenario(scenario, options(tmp_path / "runs"))
+    report = write_report(tmp_path / "runs", tmp_path / "report")
+    text = report.read_text()
+    assert "| iso | 1 |" in text and "| naive | 1 |" in text
+    assert (tmp_path / "report" / "tiny-class-widths.png").stat().st_size > 0  # iso's widths change, naive's do not
