@@ -74,7 +74,12 @@ def _plot_scenario(scenario: str, strategies: dict, out: Path) -> list[Path]:
     rows = -(-len(names) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 2.6 * rows), squeeze=False)
     for ax, name in zip(axes.flat, names, strict=False):
-        ax.imshow(matrices[name], vmin=0, vmax=1, cmap="viridis", aspect="auto")
+        matrix = matrices[name]
+        ax.imshow(matrix, vmin=0, vmax=1, cmap="viridis", aspect="auto")
+        for (i, j), value in np.ndenumerate(matrix):
+            ax.text(j, i, f"{100 * value:.0f}", ha="center", va="center", fontsize=6, color="white")
+        ax.set_xticks(range(matrix.shape[1]))
+        ax.set_yticks(range(matrix.shape[0]), ["all"] if matrix.shape[0] == 1 else range(matrix.shape[0]))
         ax.set_title(name, fontsize=9)
         ax.set_xlabel("tested exp", fontsize=7)
         ax.set_ylabel("after training", fontsize=7)
