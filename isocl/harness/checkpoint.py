@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from avalanche.training.plugins import EvaluationPlugin
+from avalanche.training.plugins.clock import Clock
 
 MODEL_FILE, STRATEGY_FILE = "checkpoint.pt", "strategy.pkl"
 
@@ -120,7 +121,7 @@ def restore_strategy(restored: Restored, strategy, references: dict) -> None:
         if type(strategy.plugins[index]) is not type(plugin):
             raise RuntimeError(f"checkpoint plugin {index} is a {type(plugin).__name__}, the strategy has another")
         strategy.plugins[index] = plugin
-        if plugin.__class__.__name__ == "Clock":
+        if isinstance(plugin, Clock):  # the strategy also holds its clock as an attribute
             strategy.clock = plugin
     for name, value in payload["attributes"].items():
         setattr(strategy, name, value)
