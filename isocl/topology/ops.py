@@ -98,15 +98,11 @@ def sparsify(net: nn.Module) -> Change:
     """
     check_isotropic(net, "sparsify")
     before = nonzero_weights(net)
-    change = Change("sparsify")
-    for k in range(1, len(net.maps) - 1, 2):
-        change = change + full_diagonalise(net, k)
     maps = list(range(1, len(net.maps) - 1, 2))
-    return Change(
-        "sparsify",
-        change.steps,
-        {"maps": maps, "nonzero_before": before, "nonzero_after": nonzero_weights(net)},
-    )
+    steps = ()
+    for k in maps:
+        steps += full_diagonalise(net, k).steps
+    return Change("sparsify", steps, {"maps": maps, "nonzero_before": before, "nonzero_after": nonzero_weights(net)})
 
 
 def _append_scaffold(net: nn.Module, k: int, n: int, scale: float, generator) -> Reindex:
