@@ -1,6 +1,6 @@
 """Benchmark of the harness's overhead: one training epoch through isocl + Avalanche vs a bare PyTorch loop.
 
-    python benchmarks/harness.py [--repeats 5] [--samples 10000] [--out results/harness-benchmark.json]
+    python benchmarks/harness.py [--repeats 15] [--samples 10000] [--out results/harness-benchmark.json]
 
 Both train the same model object with the same optimiser on the same tensors (one experience of
 split-cifar10-class: 10,000 CIFAR-sized samples, batch 48, TanhMLP [3072, 1000, 1000, 10]); the repeats
@@ -48,7 +48,7 @@ def bare_epoch(model, optimizer, x, y, batch: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--samples", type=int, default=50_000, help="data set size; one experience is a fifth")
     parser.add_argument("--backbone", default="tanh_mlp")
     parser.add_argument("--out", type=Path, default=Path("results/harness-benchmark.json"))
