@@ -120,7 +120,8 @@ class Run:
             self.model.load_state_dict(restored.model_state)
         self.optimizer = make_optimizer(self.scenario, self.model)
         self.recorder = WidthRecorder()
-        self.harness_plugins = [PenaltyPlugin(), EpochProgress(self.options.progress), self.recorder]
+        early = [PenaltyPlugin(), EpochProgress(self.options.progress)]
+        self.harness_plugins = [*early, self.recorder]  # isocl's own: never checkpointed
         ctx = StrategyContext(
             model=self.model,
             optimizer=self.optimizer,
@@ -129,7 +130,7 @@ class Run:
             train_epochs=self.scenario.epochs,
             eval_mb_size=self.scenario.eval_batch_size,
             device=self.options.device,
-            plugins=list(self.harness_plugins[:2]),
+            plugins=early,
             late_plugins=[self.recorder],
             evaluator=_silent_evaluator(),
             stream=self.stream,
