@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from isocl import __version__
 from isocl.cl import Classifier, EpochProgress, PenaltyPlugin, WidthRecorder, build_classifier
-from isocl.data import Stream, build_stream, load_dataset
+from isocl.data import Stream, batched, build_stream, load_dataset
 from isocl.harness import checkpoint, store
 from isocl.harness.config import Scenario
 from isocl.harness.metrics import summarise
@@ -112,6 +112,7 @@ class Run:
         return {**self.scenario.to_dict(), "strategy": self.strategy_name, "strategy_params": params, "seed": self.seed}
 
     def setup(self, restored: checkpoint.Restored | None):
+        batched.install()  # whole-minibatch fetches from Avalanche's datasets (isocl/data/batched.py)
         RNGManager.set_random_seeds(self.seed)
         spec = restored.spec if restored else backbone_spec(self.scenario, self.stream)
         self.model = build_model(spec, self.stream)
