@@ -32,7 +32,7 @@ def train_stream(request):
 def test_experience_dataset_takes_the_fast_path(train_stream):
     dataset = train_stream[2].dataset.train()
     idx = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(0))[:17]
-    fields = batched.gather(dataset, idx, "train")  # raises Opaque if any layer fell back
+    fields = batched.gather(dataset, idx, "train")  # raises OpaqueLayerError if any layer fell back
     x, y, t = fields
     assert x.shape[0] == y.shape[0] == t.shape[0] == 17
     assert_same_samples(dataset, idx.tolist())
@@ -50,7 +50,7 @@ def test_concatenations_and_subsets_match_per_sample(train_stream):
 
 def test_a_real_transform_falls_back_to_per_sample(train_stream):
     doubled = train_stream[0].dataset.train().replace_current_transform_group(TupleTransform([lambda x: 2 * x]))
-    with pytest.raises(batched.Opaque):
+    with pytest.raises(batched.OpaqueLayerError):
         batched.gather(doubled, torch.arange(3), "train")
     assert_same_samples(doubled, [4, 0, 2])
 

@@ -15,8 +15,8 @@ from collections import defaultdict
 from functools import partial
 
 import torch
-from avalanche.benchmarks.utils.data import AvalancheDataset, _FlatDataWithTransform
 from avalanche.benchmarks.utils.classification_dataset import lookup
+from avalanche.benchmarks.utils.data import AvalancheDataset, _FlatDataWithTransform
 from avalanche.benchmarks.utils.data_attribute import DataAttribute
 from avalanche.benchmarks.utils.flat_data import ConstantSequence, FlatData
 from avalanche.benchmarks.utils.transforms import TupleTransform
@@ -24,7 +24,7 @@ from torch import Tensor
 from torch.utils.data import TensorDataset
 
 
-class Opaque(Exception):
+class OpaqueLayerError(Exception):
     """A layer gather cannot see through: the caller fetches sample by sample."""
 
 
@@ -35,7 +35,8 @@ _INDEX_CACHE: dict[int, tuple] = {}
 
 def _index_tensors(node: FlatData) -> tuple[Tensor | None, Tensor]:
     entry = _INDEX_CACHE.get(id(node))
-    if entry is None or entry[0]() is not node or entry[1] is not node._indices or entry[2] is not node._cumulative_sizes:
+    stale = entry is None or entry[0]() is not node
+    if stale or entry[1] is not node._indices or entry[2] is not node._cumulative_sizes:
         indices = None if node._indices is None else torch.as_tensor(list(node._indices), dtype=torch.long)
         tensors = (indices, torch.as_tensor(node._cumulative_sizes, dtype=torch.long))
         entry = (weakref.ref(node), node._indices, node._cumulative_sizes, tensors)
@@ -57,7 +58,7 @@ def _apply_field_transform(transform, field: Tensor) -> Tensor:
         return field
     if isinstance(transform, partial) and transform.func is lookup and len(transform.args) == 1:
         return torch.as_tensor(transform.args[0], dtype=torch.long)[field]  # Avalanche's class-id remapping
-    raise Opaque(f"transform {transform!r}")
+    raise OpaqueLayerError(f"transform {transform!r}")
 
 
 def _apply_transforms(node: _FlatDataWithTransform, fields: list[Tensor], group: str) -> list[Tensor]:
@@ -67,7 +68,7 @@ def _apply_transforms(node: _FlatDataWithTransform, fields: list[Tensor], group:
         if transform is None:
             continue
         if not isinstance(transform, TupleTransform) or len(transform.transforms) > len(fields):
-            raise Opaque(f"transform {transform!r}")
+            raise OpaqueLayerError(f"transform {transform!r}")
         fields = [_apply_field_transform(t, f) for t, f in zip(transform.transforms, fields, strict=False)] + fields[
             len(transform.transforms) :
         ]
@@ -96,8 +97,8 @@ def _gather_flat(node: FlatData, idx: Tensor, group: str) -> list[Tensor]:
 
 
 def gather(node, idx: Tensor, group: str = "train") -> list[Tensor]:
-    """The fields of the samples at `idx` (one tensor per field, first axis the batch); raises Opaque where the
-    node has a layer this cannot see through."""
+    """The fields of the samples at `idx` (one tensor per field, first axis the batch); raises OpaqueLayerError
+    where the node has a layer this cannot see through."""
     if isinstance(node, AvalancheDataset):
         fields = gather(node._flat_data, idx, group)
         extra = [gather(a, idx, group)[0] for a in node._data_attributes.values() if a.use_in_getitem]
@@ -110,7 +111,7 @@ def gather(node, idx: Tensor, group: str = "train") -> list[Tensor]:
         return [t[idx] for t in node.tensors]
     if isinstance(node, ConstantSequence) and isinstance(node._constant_value, int):
         return [torch.full((len(idx),), node._constant_value, dtype=torch.long)]
-    raise Opaque(type(node).__name__)
+    raise OpaqueLayerError(type(node).__name__)
 
 
 def fetch_many(dataset: AvalancheDataset, indices) -> list:
@@ -118,7 +119,7 @@ def fetch_many(dataset: AvalancheDataset, indices) -> list:
     group = dataset._flat_data._transform_groups.current_group
     try:
         fields = gather(dataset, torch.as_tensor(indices, dtype=torch.long), group)
-    except Opaque:
+    except OpaqueLayerError:
         return [dataset[i] for i in indices]
     return [list(sample) for sample in zip(*fields, strict=True)]
 
