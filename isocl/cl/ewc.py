@@ -72,12 +72,12 @@ class TopologyEWC(SupervisedPlugin):
         self.ewc_lambda = ewc_lambda
         self.n_samples = n_samples
         self.anchor: dict[str, Tensor] = {}
-        self.factors: list[FisherFactors] = []
+        self.factors: dict[int, FisherFactors] = {}  # per training slot (Avalanche's train_exp_counter)
 
     def penalty(self, net) -> Tensor:
         if not self.factors:
             return net.maps[0].weight.new_zeros(())
-        total = sum(_projections(net, self.anchor, f).square().mean() for f in self.factors)
+        total = sum(_projections(net, self.anchor, f).square().mean() for f in self.factors.values())
         return 0.5 * self.ewc_lambda * total
 
     def before_backward(self, strategy, **kwargs):
@@ -89,7 +89,8 @@ class TopologyEWC(SupervisedPlugin):
         items = [dataset[i] for i in picked]
         x = torch.stack([item[0] for item in items]).to(strategy.device)
         y = torch.tensor([int(item[1]) for item in items], device=strategy.device)
-        self.factors.append(fisher_factors(strategy.model, x, y, strategy.experience.task_label))
+        slot = strategy.clock.train_exp_counter
+        self.factors[slot] = fisher_factors(strategy.model, x, y, strategy.experience.task_label)
         net = strategy.model.backbone
         self.anchor = {name: p.detach().clone() for name, p, _ in parameter_axes(net)}
 
@@ -98,5 +99,10 @@ class TopologyEWC(SupervisedPlugin):
         axes = {name: a for name, _, a in parameter_axes(net)}
         for step in change.steps:
             self.anchor = {name: transform(t, axes[name], step) for name, t in self.anchor.items()}
-        for factors in self.factors:
+        for factors in self.factors.values():
             factors.follow(change)
+
+    def forget_experience(self, strategy, removal) -> None:
+        """A withdrawn experience's Fisher goes; the others follow the removal of its outputs."""
+        self.factors.pop(removal.slot, None)
+        self.follow(strategy.model.backbone, removal.change)

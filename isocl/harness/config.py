@@ -2,7 +2,8 @@
 
 A scenario names `name`, `dataset`, `setting` (class | task), `n_experiences`, `backbone`
 ({type: tanh_mlp | iso_mlp, hidden: [...], options: {...}}), `optimizer` ({name, lr, weight_decay, momentum}),
-`epochs`, `batch_size`, `seeds` and `strategies` (strategy name -> its parameters).
+`epochs`, `batch_size`, `seeds` and `strategies` (strategy name -> its parameters). An optional `events` list
+replaces the default "train each experience in order": [{train: 0}, {train: 1}, {remove: 0}, {train: 2}].
 """
 
 import dataclasses
@@ -52,9 +53,16 @@ class Scenario:
     eval_batch_size: int = 1000
     seeds: tuple[int, ...] = (0,)
     class_order: object = "fixed"  # "fixed" | "seeded" | a permutation of the labels
+    events: tuple[tuple[str, int], ...] | None = None  # (train | remove, experience); None: train each in order
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        values = dataclasses.asdict(self)
+        if self.events is not None:  # as the scenario file writes them
+            values["events"] = [{kind: exp} for kind, exp in self.events]
+        return values
+
+    def event_list(self) -> list[tuple[str, int]]:
+        return list(self.events) if self.events is not None else [("train", i) for i in range(self.n_experiences)]
 
 
 def _fields(cls) -> dict:
@@ -129,6 +137,35 @@ def _strategies(section: str, raw) -> dict:
     return resolved
 
 
+EVENT_KINDS = ("train", "remove")
+
+
+def _events(section: str, raw, n_experiences: int) -> tuple[tuple[str, int], ...]:
+    """Each experience is trained at most once; only a trained, not yet removed experience can be removed; at
+    least one trained experience is left at the end to evaluate."""
+    example = "e.g. [{train: 0}, {train: 1}, {remove: 0}, {train: 2}]"
+    if not isinstance(raw, list | tuple) or not raw:
+        raise ConfigError(f"{section} must be a non-empty list of {{train: i}} or {{remove: i}} events, {example}")
+    trained, removed, events = set(), set(), []
+    for n, item in enumerate(raw):
+        where = f"{section}[{n}]"
+        if not isinstance(item, dict) or len(item) != 1 or next(iter(item)) not in EVENT_KINDS:
+            raise ConfigError(f"{where}={item!r} must be one of {{train: i}} or {{remove: i}}, {example}")
+        kind, exp = next(iter(item.items()))
+        if isinstance(exp, bool) or not isinstance(exp, int) or not 0 <= exp < n_experiences:
+            raise ConfigError(f"{where}: experience {exp!r} must be an integer in 0..{n_experiences - 1}")
+        if kind == "train" and exp in trained:
+            raise ConfigError(f"{where}: experience {exp} is trained twice; each experience is trained at most once")
+        if kind == "remove" and (exp not in trained or exp in removed):
+            state = "already removed" if exp in removed else "not trained yet"
+            raise ConfigError(f"{where}: cannot remove experience {exp}: it is {state}")
+        (trained if kind == "train" else removed).add(exp)
+        events.append((kind, exp))
+    if events[0][0] != "train" or not trained - removed:
+        raise ConfigError(f"{section} must start with a train event and leave at least one trained experience")
+    return tuple(events)
+
+
 def scenario_from_dict(raw: dict, source: str = "scenario") -> Scenario:
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: a scenario must be a mapping of fields, got {type(raw).__name__}")
@@ -146,16 +183,23 @@ def scenario_from_dict(raw: dict, source: str = "scenario") -> Scenario:
     values["backbone"] = _backbone(f"{source}.backbone", values.get("backbone"))
     values["optimizer"] = _optimizer(f"{source}.optimizer", values.get("optimizer"))
     values["strategies"] = _strategies(f"{source}.strategies", values["strategies"])
+    if values.get("events") is not None:
+        values["events"] = _events(f"{source}.events", values["events"], values["n_experiences"])
     scenario = Scenario(**values)
     _check_backbones(scenario, source)
     return scenario
 
 
 def _check_backbones(scenario: Scenario, source: str) -> None:
-    from isocl.harness.registry import check_strategy_backbone
+    from isocl.harness.registry import STRATEGIES, check_strategy_backbone
 
     for name in scenario.strategies:
         check_strategy_backbone(name, scenario.backbone.type, f"{source}.strategies.{name}")
+        if scenario.events is not None and STRATEGIES.get(name).trains_once:
+            raise ConfigError(
+                f"{source}.strategies.{name}: {name} trains once on the whole stream and cannot follow `events`; "
+                "remove it from this scenario"
+            )
 
 
 def shipped_scenarios() -> dict[str, Path]:

@@ -1,46 +1,87 @@
 """Forgetting metrics, computed from the accuracy matrix alone.
 
-A[i][j] is the test accuracy on experience j after training experience i (in [0, 1]); row i is complete.
+A[r][j] is the test accuracy on experience j after step r (in [0, 1]); row r is complete. By default step r
+trains experience r. With `events` (("train" | "remove", experience) per row), the metrics count only the
+*retained* experiences at the end: trained and not removed. A removed experience stays in the matrix (its
+accuracy is still measured) but in no metric. One row may train several experiences at once (joint training:
+("train", [0, 1, ...])).
 """
 
 import numpy as np
 
 
-def average_accuracy(matrix) -> float:
-    """Mean of the last row: accuracy over all experiences at the end."""
-    return float(np.mean(np.asarray(matrix, dtype=float)[-1]))
+def _default_events(matrix) -> list:
+    """Row r trains experience r; a single row covering several experiences trained them all (joint)."""
+    rows, columns = len(matrix), len(matrix[0])
+    if rows == 1 and columns > 1:
+        return [("train", list(range(columns)))]
+    return [("train", r) for r in range(rows)]
 
 
-def forgetting(matrix) -> float | None:
-    """Chaudhry et al. 2018: f_j = max_{l < T-1} A[l][j] - A[T-1][j], averaged over j < T-1: the best accuracy
-    experience j ever had before the end, minus its final accuracy. None with a single row."""
+def _experiences(exp) -> list[int]:
+    return list(exp) if isinstance(exp, list | tuple) else [exp]
+
+
+def _trained_at(events) -> dict[int, int]:
+    """The row at which each experience was trained."""
+    return {j: r for r, (kind, exp) in enumerate(events) if kind == "train" for j in _experiences(exp)}
+
+
+def retained(events, upto: int | None = None) -> list[int]:
+    """Experiences trained and not removed after row `upto` (default: the last), in training order."""
+    kept: list[int] = []
+    for kind, exp in events[: None if upto is None else upto + 1]:
+        gone = set(_experiences(exp))
+        kept = [*kept, *_experiences(exp)] if kind == "train" else [e for e in kept if e not in gone]
+    return kept
+
+
+def average_accuracy(matrix, events=None) -> float:
+    """Mean of the last row over the retained experiences: accuracy at the end."""
+    events = events or _default_events(matrix)
     A = np.asarray(matrix, dtype=float)
-    T = A.shape[0]
-    if T < 2:
-        return None
-    drops = [A[: T - 1, j].max() - A[T - 1, j] for j in range(T - 1)]
-    return float(np.mean(drops))
+    return float(np.mean(A[-1, retained(events)]))
 
 
-def bwt(matrix) -> float | None:
-    """Lopez-Paz and Ranzato 2017: mean over all but the last experience of final minus just-trained accuracy."""
+def _earlier_retained(events) -> list[int]:
+    """The retained experiences trained before the last training row: those that had a chance to be forgotten."""
+    kept, trained_at = retained(events), _trained_at(events)
+    last = max(trained_at[j] for j in kept)
+    return [j for j in kept if trained_at[j] < last]
+
+
+def forgetting(matrix, events=None) -> float | None:
+    """Chaudhry et al. 2018: f_j = max_{t_j <= l < R-1} A[l][j] - A[R-1][j], averaged over the retained
+    experiences but the last trained one (t_j: the row that trained j): the best accuracy experience j had
+    before the end, minus its final accuracy. None when no experience qualifies."""
+    events = events or _default_events(matrix)
     A = np.asarray(matrix, dtype=float)
-    T = A.shape[0]
-    if T < 2:
-        return None
-    return float(np.mean([A[T - 1, j] - A[j, j] for j in range(T - 1)]))
+    R, trained_at = A.shape[0], _trained_at(events)
+    drops = [A[trained_at[j] : R - 1, j].max() - A[R - 1, j] for j in _earlier_retained(events)]
+    return float(np.mean(drops)) if drops else None
 
 
-def accuracy_after_each(matrix) -> list[float]:
-    """Average accuracy over the experiences trained so far, after each step (the usual CL curve)."""
+def bwt(matrix, events=None) -> float | None:
+    """Lopez-Paz and Ranzato 2017: mean over the retained experiences but the last trained one of final minus
+    just-trained accuracy. None when no experience qualifies."""
+    events = events or _default_events(matrix)
     A = np.asarray(matrix, dtype=float)
-    return [float(A[i, : i + 1].mean()) for i in range(A.shape[0])]
+    trained_at = _trained_at(events)
+    changes = [A[-1, j] - A[trained_at[j], j] for j in _earlier_retained(events)]
+    return float(np.mean(changes)) if changes else None
 
 
-def summarise(matrix) -> dict:
+def accuracy_after_each(matrix, events=None) -> list[float]:
+    """Average accuracy over the experiences retained so far, after each step (the usual CL curve)."""
+    events = events or _default_events(matrix)
+    A = np.asarray(matrix, dtype=float)
+    return [float(A[r, retained(events, r)].mean()) for r in range(A.shape[0])]
+
+
+def summarise(matrix, events=None) -> dict:
     return {
-        "average_accuracy": average_accuracy(matrix),
-        "forgetting": forgetting(matrix),
-        "bwt": bwt(matrix),
-        "accuracy_seen": accuracy_after_each(matrix),
+        "average_accuracy": average_accuracy(matrix, events),
+        "forgetting": forgetting(matrix, events),
+        "bwt": bwt(matrix, events),
+        "accuracy_seen": accuracy_after_each(matrix, events),
     }

@@ -57,7 +57,34 @@ def comparison_table(summaries: list[dict]) -> str:
             seconds = _mean_std([r["train_seconds"] for r in runs])
             lines.append(f"| {name} | {len(runs)} | {' | '.join(cells)} | {params:,} | {seconds} |")
         blocks.append("\n".join(lines))
+        if any(r.get("removals") for runs in strategies.values() for r in runs):
+            blocks.append(removal_table(strategies))
     return "\n\n".join(blocks)
+
+
+def removal_table(strategies: dict) -> str:
+    """Per removal: accuracy on the experiences retained at that moment just before, just after and at the end,
+    the removed experience's accuracy before, and parameter counts before, right after and at the end."""
+    lines = [
+        "| strategy | removed | retained acc before / after / end (%) | removed acc before (%) "
+        "| params before / after / end |",
+        "|---|---|---|---|---|",
+    ]
+    for name, runs in sorted(strategies.items()):
+        for n, first in enumerate(runs[0].get("removals", [])):
+            entries = [r["removals"][n] for r in runs]
+
+            def pct(key, entries=entries):
+                return _mean_std([e[key] * 100 if e[key] is not None else None for e in entries])
+
+            accs = " / ".join(pct(k) for k in ("retained_accuracy_before", "retained_accuracy_after"))
+            counts = [int(np.mean([e[k]["params"] for e in entries])) for k in ("before", "after", "end")]
+            params = " / ".join(f"{c:,}" for c in counts)
+            lines.append(
+                f"| {name} | {first['experience']} | {accs} / {pct('retained_accuracy_end')} "
+                f"| {pct('removed_accuracy_before')} | {params} |"
+            )
+    return "Removals (retained: the experiences kept at the removal)\n\n" + "\n".join(lines)
 
 
 def _plot_scenario(scenario: str, strategies: dict, out: Path) -> list[Path]:
@@ -115,7 +142,8 @@ def _plot_scenario(scenario: str, strategies: dict, out: Path) -> list[Path]:
 
 
 def _plot_widths(scenario: str, strategies: dict, out: Path) -> list[Path]:
-    """Hidden widths after every epoch, for runs whose topology changed; dotted lines mark new experiences."""
+    """Hidden widths after every epoch, for runs whose topology changed; dotted lines mark appended experiences,
+    dashed red lines removed ones (the width right after a removal is drawn at the line)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -130,13 +158,17 @@ def _plot_widths(scenario: str, strategies: dict, out: Path) -> list[Path]:
         return []
     fig, ax = plt.subplots(figsize=(8, 4))
     for name, history in changing.items():
+        x = _epoch_axis(history)
         for k in range(len(history[0]["widths"]) - 2):
-            ax.plot([e["widths"][k + 1] for e in history], label=f"{name} hidden {k}")
+            ax.plot(x, [e["widths"][k + 1] for e in history], label=f"{name} hidden {k}")
     history = next(iter(changing.values()))
+    x = _epoch_axis(history)
     for i in range(1, len(history)):
-        if history[i]["step"] != history[i - 1]["step"]:
-            ax.axvline(i - 0.5, color="gray", linestyle=":", linewidth=1)
-    ax.set_xlabel("epoch (dotted: a new experience is appended)")
+        if history[i].get("event") == "remove":
+            ax.axvline(x[i], color="red", linestyle="--", linewidth=1)
+        elif history[i]["step"] != history[i - 1]["step"]:
+            ax.axvline(x[i] - 0.5, color="gray", linestyle=":", linewidth=1)
+    ax.set_xlabel("epoch (dotted: experience appended; dashed red: experience removed)")
     ax.set_ylabel("width (neurons)")
     ax.legend(fontsize=7)
     ax.set_title(f"{scenario}: hidden widths (seed {strategies[next(iter(changing))][0]['seed']})")
@@ -145,6 +177,18 @@ def _plot_widths(scenario: str, strategies: dict, out: Path) -> list[Path]:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return [path]
+
+
+def _epoch_axis(history: list[dict]) -> list[float]:
+    """x of each widths record: epochs count 1, 2, ...; a removal sits half-way between two epochs."""
+    x, epochs = [], 0
+    for record in history:
+        if record.get("event") == "remove":
+            x.append(epochs + 0.5)
+        else:
+            epochs += 1
+            x.append(epochs)
+    return x
 
 
 def write_report(directory: Path, out: Path) -> Path:

@@ -18,10 +18,11 @@ from tqdm.auto import tqdm
 
 from isocl import __version__
 from isocl.cl import Classifier, EpochProgress, PenaltyPlugin, WidthRecorder, build_classifier
+from isocl.cl.removal import remove_experience
 from isocl.data import Stream, batched, build_stream, load_dataset
 from isocl.harness import checkpoint, store
 from isocl.harness.config import Scenario
-from isocl.harness.metrics import summarise
+from isocl.harness.metrics import retained, summarise
 from isocl.harness.registry import STRATEGIES, StrategyContext, load_strategies, strategy_parameters
 from isocl.harness.wandb_log import WandbRun
 from isocl.nn import build_backbone
@@ -161,9 +162,9 @@ class Run:
         )
 
 
-def _steps(run: Run) -> list[int | None]:
-    """The training calls: one per experience, or one on the whole stream (None) for joint training."""
-    return [None] if run.builder.trains_once else list(range(len(run.stream.experiences)))
+def _events(run: Run) -> list[tuple[str, int | None]]:
+    """(train | remove, experience) per step; joint training is one step on the whole stream (None)."""
+    return [("train", None)] if run.builder.trains_once else run.scenario.event_list()
 
 
 def _train_step(run: Run, step: int | None) -> float:
@@ -173,8 +174,14 @@ def _train_step(run: Run, step: int | None) -> float:
     return time.perf_counter() - start
 
 
+def _metric_events(run: Run) -> list:
+    """The events as the metrics read them (joint: one row that trains every experience)."""
+    every = list(range(len(run.stream.experiences)))
+    return [(kind, every if exp is None else exp) for kind, exp in _events(run)]
+
+
 def _fresh_progress() -> dict:
-    return {"next_step": 0, "matrix": [], "train_seconds": 0.0, "widths": [], "widths_history": []}
+    return {"next_step": 0, "matrix": [], "train_seconds": 0.0, "widths": [], "widths_history": [], "removals": []}
 
 
 def _metrics_file_upto(directory: Path, next_step: int) -> Path:
@@ -198,17 +205,57 @@ def _wandb_run(run: Run) -> WandbRun:
     )
 
 
-def _train_and_evaluate(run: Run, index: int, step: int | None, progress: dict, metrics: Path, wandb) -> None:
-    progress["train_seconds"] += _train_step(run, step)
+def _drain_epochs(run: Run, index: int, progress: dict, metrics: Path, wandb) -> None:
     for epoch in run.recorder.drain():
         epoch_record = {"event": "epoch", "step": index, **epoch}
         progress["widths_history"].append(epoch_record)
         store.append_jsonl(metrics, epoch_record)
         wandb.log({"params": epoch["params"], **_widths(epoch["widths"])}, step=len(progress["widths_history"]))
+
+
+def _remove(run: Run, index: int, experience: int, progress: dict, metrics: Path) -> dict:
+    """Withdraw a trained experience; returns its `removals` entry (the end values are filled at the end)."""
+    events = _events(run)
+    slot = [exp for kind, exp in events[:index] if kind == "train"].index(experience)
+    before = {"widths": run.model.backbone.sizes, "params": param_count(run.model)}
+    remove_experience(run.strategy, experience, run.stream.experiences[experience].classes, slot)
+    after = {"widths": run.model.backbone.sizes, "params": param_count(run.model)}
+    marker = {"event": "remove", "step": index, "experience": experience, "epoch": None, **after}
+    progress["widths_history"].append(marker)
+    store.append_jsonl(metrics, marker)
+    return {"experience": experience, "step": index, "before": before, "after": after}
+
+
+def _retained_mean(row: list[float], experiences: list[int]) -> float | None:
+    return sum(row[j] for j in experiences) / len(experiences) if experiences else None
+
+
+def _close_removal(entry: dict, matrix: list, events: list) -> dict:
+    """Accuracies of the experiences retained at the removal: just before, just after and at the end."""
+    step, exp = entry["step"], entry["experience"]
+    kept = retained(events, step)
+    still = [j for j in kept if j in retained(events)]
+    return {
+        **entry,
+        "retained": kept,
+        "retained_accuracy_before": _retained_mean(matrix[step - 1], kept),
+        "retained_accuracy_after": _retained_mean(matrix[step], kept),
+        "retained_accuracy_end": _retained_mean(matrix[-1], still),
+        "removed_accuracy_before": matrix[step - 1][exp],
+    }
+
+
+def _run_event(run: Run, index: int, event: tuple, progress: dict, metrics: Path, wandb) -> None:
+    kind, exp = event
+    if kind == "train":
+        progress["train_seconds"] += _train_step(run, exp)
+        _drain_epochs(run, index, progress, metrics, wandb)
+    else:
+        progress["removals"].append(_remove(run, index, exp, progress, metrics))
     row = evaluate(run.model, run.stream, run.scenario.eval_batch_size, run.options.device)
     progress["matrix"].append(row)
     progress["widths"].append(run.model.backbone.sizes)
-    record = _record(run, index, step, row, progress)
+    record = _record(run, index, event, row, progress)
     store.append_jsonl(metrics, record)
     wandb.log(_numbers(record) | _per_experience(row), step=len(progress["widths_history"]))
     progress["next_step"] = index + 1
@@ -231,11 +278,11 @@ def execute(run: Run) -> dict:
     progress = restored.progress if restored else _fresh_progress()
     metrics = _metrics_file_upto(run.directory, progress["next_step"])
     wandb = _wandb_run(run)
-    steps = _steps(run)
-    bar = tqdm(steps, desc=f"{run.strategy_name} seed {run.seed}", unit="exp", disable=not run.options.progress)
-    for index, step in enumerate(bar):
+    events = _events(run)
+    bar = tqdm(events, desc=f"{run.strategy_name} seed {run.seed}", unit="step", disable=not run.options.progress)
+    for index, event in enumerate(bar):
         if index >= progress["next_step"]:
-            _train_and_evaluate(run, index, step, progress, metrics, wandb)
+            _run_event(run, index, event, progress, metrics, wandb)
             run.save_checkpoint(progress)
     return _finish(run, progress, wandb)
 
@@ -254,14 +301,15 @@ def _per_experience(row: list[float]) -> dict:
     return {f"accuracy/exp{j}": acc for j, acc in enumerate(row)}
 
 
-def _record(run: Run, index: int, step: int | None, row: list[float], progress: dict) -> dict:
-    seen = row if step is None else row[: step + 1]
+def _record(run: Run, index: int, event: tuple, row: list[float], progress: dict) -> dict:
+    kind, exp = event
+    seen = retained(_metric_events(run), index)
     return {
         "event": "eval",
         "step": index,
-        "trained": "all" if step is None else step,
+        ("trained" if kind == "train" else "removed"): "all" if exp is None else exp,
         "accuracy": row,
-        "average_accuracy_seen": sum(seen) / len(seen),
+        "average_accuracy_seen": _retained_mean(row, seen),
         "params": param_count(run.model),
         "widths": run.model.backbone.sizes,
         "train_seconds": progress["train_seconds"],
@@ -269,12 +317,17 @@ def _record(run: Run, index: int, step: int | None, row: list[float], progress: 
 
 
 def _summary(run: Run, progress: dict) -> dict:
+    events, matrix = _metric_events(run), progress["matrix"]
+    end = {"widths": run.model.backbone.sizes, "params": param_count(run.model)}
+    removals = [{**_close_removal(r, matrix, events), "end": end} for r in progress["removals"]]
     return {
         "scenario": run.scenario.name,
         "strategy": run.strategy_name,
         "seed": run.seed,
-        "accuracy_matrix": progress["matrix"],
-        **summarise(progress["matrix"]),
+        "events": [{kind: exp} for kind, exp in events],
+        "accuracy_matrix": matrix,
+        **summarise(matrix, events),
+        "removals": removals,
         "params": param_count(run.model),
         "widths": progress["widths"],
         "widths_history": progress["widths_history"],

@@ -15,6 +15,7 @@ from isocl.topology.ops import (
 )
 from isocl.topology.optim import remap_optimizer
 from isocl.topology.records import Change, Reindex, Rotation
+from isocl.topology.release import release
 
 __all__ = [
     "Change",
@@ -28,6 +29,7 @@ __all__ = [
     "nonzero_weights",
     "parameter_axes",
     "prune",
+    "release",
     "remap_optimizer",
     "remove_outputs",
     "singular_values",
