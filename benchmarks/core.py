@@ -1,6 +1,6 @@
 """Benchmark of the isotropic core: training throughput, neuroadapt cost, batched vs one-by-one pruning.
 
-    python benchmarks/core.py [--repeats 15] [--steps 20] [--out results/core-benchmark.json]
+    python benchmarks/core.py [--repeats 15] [--steps 20] [--device cpu|cuda] [--out results/core-benchmark.json]
 
 Every number is a ratio against a baseline timed in the same process, interleaved repeat by repeat, because
 these machines are noisy. Inputs are CIFAR-sized random tensors (3072 features, 10 classes, batch 48 as in
@@ -23,19 +23,27 @@ from isocl import topology as T
 from isocl.nn import IsoMLP, TanhMLP
 
 EPOCH_SAMPLES, BATCH, N_IN, N_OUT = 50_000, 48, 3072, 10
+DEVICE = torch.device("cpu")  # set by --device
+
+
+def synchronise() -> None:
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize()
 
 
 def seconds(fn) -> float:
+    synchronise()
     start = time.perf_counter()
     fn()
+    synchronise()
     return time.perf_counter() - start
 
 
 def trainer(net, steps: int):
     """A closure that runs `steps` AdamW steps (the paper's optimiser) on fixed random tensors."""
     g = torch.Generator().manual_seed(0)
-    x = torch.randn(steps, BATCH, N_IN, generator=g)
-    y = torch.randint(0, N_OUT, (steps, BATCH), generator=g)
+    x = torch.randn(steps, BATCH, N_IN, generator=g).to(DEVICE)
+    y = torch.randint(0, N_OUT, (steps, BATCH), generator=g).to(DEVICE)
     opt = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=1e-3)
 
     def run():
@@ -54,8 +62,8 @@ def epoch_seconds(step_seconds: float) -> float:
 
 def throughput(width: int, steps: int, repeats: int, flush_denormal: bool) -> dict:
     torch.set_flush_denormal(flush_denormal)
-    iso_run, _ = trainer(IsoMLP([N_IN, width, width, N_OUT]), steps)
-    tanh_run, _ = trainer(TanhMLP([N_IN, width, width, N_OUT]), steps)
+    iso_run, _ = trainer(IsoMLP([N_IN, width, width, N_OUT]).to(DEVICE), steps)
+    tanh_run, _ = trainer(TanhMLP([N_IN, width, width, N_OUT]).to(DEVICE), steps)
     iso, tanh = [], []
     for _ in range(repeats):  # interleaved, so drifts in machine load hit both
         iso.append(seconds(iso_run) / steps)
@@ -81,7 +89,7 @@ def neuroadapt_cost(epoch_s: float, repeats: int) -> dict:
     growth, prune = [], []
     for r in range(repeats):
         torch.manual_seed(r)
-        net = IsoMLP([N_IN, 1000, 1000, N_OUT])
+        net = IsoMLP([N_IN, 1000, 1000, N_OUT]).to(DEVICE)
         _, opt = trainer(net, 2)  # real AdamW state to remap
         with torch.no_grad():
             for layer in net.maps[:2]:
@@ -103,7 +111,7 @@ def neuroadapt_cost(epoch_s: float, repeats: int) -> dict:
 def trained_like(seed: int) -> IsoMLP:
     """[3072, 1000, 1000, 10] with spread singular values, as after training."""
     torch.manual_seed(seed)
-    return IsoMLP([N_IN, 1000, 1000, N_OUT], init="xavier_normal")
+    return IsoMLP([N_IN, 1000, 1000, N_OUT], init="xavier_normal").to(DEVICE)
 
 
 def batched_prune(repeats: int, n: int = 50) -> dict:
@@ -126,14 +134,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=15, help="interleaved repeats (short ones: less drift)")
     parser.add_argument("--steps", type=int, default=20, help="optimiser steps per timed repeat")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--out", type=Path, default=Path("results/core-benchmark.json"))
     args = parser.parse_args()
+    global DEVICE
+    DEVICE = torch.device(args.device)
     speed = [throughput(w, args.steps, args.repeats, flush) for flush in (False, True) for w in (256, 1000)]
     result = {
         "machine": {
             "torch": torch.__version__,
             "threads": torch.get_num_threads(),
             "cpu": platform.processor() or platform.machine(),
+            "device": torch.cuda.get_device_name() if DEVICE.type == "cuda" else "cpu",
         },
         "throughput": speed,
         "neuroadapt": neuroadapt_cost(speed[1]["iso_epoch_s"], 5),  # width 1000, default settings

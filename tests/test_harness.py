@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import os
 import re
 
 import pytest
@@ -30,10 +31,13 @@ def tiny_scenario(setting="class", strategies=None, backbone="tanh_mlp", **overr
     return scenario_from_dict(raw, "test")
 
 
+# ISOCL_TEST_DEVICE=cuda runs the end-to-end tests on a GPU (CI has none; the default is the CPU)
+TEST_DEVICE = os.environ.get("ISOCL_TEST_DEVICE", "cpu")
+
+
 def options(tmp_path, **kw):
-    return RunOptions(
-        **{"out": tmp_path, "wandb": "disabled", "progress": False, "cache_dir": tmp_path / "cache", **kw}
-    )
+    defaults = {"out": tmp_path, "wandb": "disabled", "progress": False, "cache_dir": tmp_path / "cache"}
+    return RunOptions(**{**defaults, "device": TEST_DEVICE, **kw})
 
 
 SMALL_MEMORY = {

@@ -120,6 +120,8 @@ class Run:
         if restored:
             self.model.output_classes = restored.model_state["output_classes"].clone()
             self.model.load_state_dict(restored.model_state)
+        # on its device before the optimiser exists, so that restored optimiser state lands beside the parameters
+        self.model.to(self.options.device)
         self.optimizer = make_optimizer(self.scenario, self.model)
         self.recorder = WidthRecorder()
         early = [PenaltyPlugin(), EpochProgress(self.options.progress)]

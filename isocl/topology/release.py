@@ -6,9 +6,12 @@ do? With C_t = E_t[a a^T] over probe inputs of the removed task and C_r over the
 eigenvectors of D = C_t - ratio * C_r with positive eigenvalues are exactly the directions along which the
 removed task's activation energy exceeds `ratio` times the retained tasks'. Rotating layer k into D's eigenbasis
 (an exact symmetry) makes each such direction one neuron; multiplying those neurons' incoming rows, biases and psi
-entries by `decay` (< 1) is the one change of function, small on retained inputs because they barely excite
-those neurons. Their singular values then sit far below the scaffold threshold, and the next `neuroadapt` prunes
-them like any surplus scaffold (isocl/cl/neuro.py calls it at once).
+entries by `decay` (< 1; 1 leaves the rotations alone, exact) is the one change of function, small on retained
+inputs because they barely excite those neurons. Their singular values then sit far below the scaffold threshold,
+and the next `neuroadapt` prunes them like any surplus scaffold (isocl/cl/neuro.py calls it at once).
+
+"Exactly" holds for the probes: the directions are those of a few hundred sampled inputs per task, so a retained
+task's unsampled inputs may still use a released direction a little; `ratio` sets how clear-cut the split must be.
 """
 
 import torch
@@ -64,8 +67,8 @@ def release(net: nn.Module, removed_x: Tensor, retained_x: Tensor | None, *, rat
     """
     check_isotropic(net, "release")
     check_finite(net, "release")
-    if not 0 <= decay < 1 or ratio < 0:
-        raise ValueError(f"release: need 0 <= decay < 1 and ratio >= 0, got decay={decay!r}, ratio={ratio!r}")
+    if not 0 <= decay <= 1 or ratio < 0:
+        raise ValueError(f"release: need 0 <= decay <= 1 and ratio >= 0, got decay={decay!r}, ratio={ratio!r}")
     removed = hidden_activations(net, removed_x)
     retained = hidden_activations(net, retained_x) if retained_x is not None and len(retained_x) else None
     steps, released = (), {}
