@@ -89,8 +89,10 @@ def _list() -> int:
         params = ", ".join(f"{k}={v}" for k, v in strategy_parameters(name).items())
         print(f"  {name:<12} {params}")
     print("scenarios:")
-    for name, path in shipped_scenarios().items():
-        print(f"  {name:<24} {path}")
+    shipped = shipped_scenarios()
+    width = max(map(len, shipped), default=0)
+    for name, path in shipped.items():
+        print(f"  {name:<{width}} {path}")
     return 0
 
 
