@@ -152,7 +152,7 @@ def _plot_widths(scenario: str, strategies: dict, out: Path) -> list[Path]:
     changing = {
         name: runs[0]["widths_history"]
         for name, runs in sorted(strategies.items())
-        if len({tuple(e["widths"]) for e in runs[0].get("widths_history", [])}) > 1
+        if len({tuple(e["widths"][1:-1]) for e in runs[0].get("widths_history", [])}) > 1  # hidden widths
     }
     if not changing:
         return []
