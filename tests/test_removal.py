@@ -10,7 +10,7 @@ from isocl.cl import NeuroPlugin
 from isocl.cl.classifier import MASK
 from isocl.harness import runner
 from isocl.harness.config import ConfigError
-from isocl.harness.metrics import average_accuracy, bwt, forgetting, retained
+from isocl.harness.metrics import average_accuracy, bwt, forgetting, removal_accuracies, retained
 from isocl.harness.runner import run_scenario
 from isocl.nn import IsoMLP
 from isocl.topology.release import task_directions
@@ -236,3 +236,28 @@ def test_neuro_plugin_prunes_the_released_neurons(float64):
     plugin.forget_experience(strategy, type("R", (), {"experience": 0})())
     assert all(after < before for before, after in zip(widths[1:-1], net.sizes[1:-1], strict=True))
     assert list(plugin.probes) == [1]
+
+
+def test_report_has_a_removal_table_and_marks_the_removal(tmp_path):
+    from isocl.harness.report import _epoch_axis, write_report
+
+    scenario = tiny_scenario("class", {"naive": {}, "iso": {}}, "iso_mlp", events=EVENTS)
+    summaries = run_scenario(scenario, options(tmp_path / "runs"))
+    text = write_report(tmp_path / "runs", tmp_path / "report").read_text()
+    rows = [line for line in text.splitlines() if line.startswith(("| iso | 1 |", "| naive | 1 |"))]
+    assert len(rows) == 4  # each strategy: one comparison row and one removal row
+    assert "Removals" in text and (tmp_path / "report" / "tiny-class-widths.png").stat().st_size > 0
+    history = next(s for s in summaries if s["strategy"] == "iso")["widths_history"]
+    x = _epoch_axis(history)
+    (at,) = [i for i, e in enumerate(history) if e.get("event") == "remove"]
+    assert x[at] == 6.5 and x[at + 1] == 7  # after the 6 epochs of experiences 0-2, before the next one
+
+
+def test_removal_accuracies_by_hand():
+    # the removal of experience 0 at row 2: retained then [1]; before row 1, after row 2, end row 3
+    entry = removal_accuracies(MATRIX, ROW_EVENTS, 2, 0)
+    assert entry["retained"] == [1]
+    assert entry["retained_accuracy_before"] == pytest.approx(0.8)
+    assert entry["retained_accuracy_after"] == pytest.approx(0.7)
+    assert entry["retained_accuracy_end"] == pytest.approx(0.6)
+    assert entry["removed_accuracy_before"] == pytest.approx(0.5)

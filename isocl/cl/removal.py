@@ -28,6 +28,7 @@ from avalanche.training.utils import ParamData
 
 from isocl import topology
 from isocl.cl.classifier import MASK
+from isocl.cl.neuro import release_graph
 from isocl.topology import Change
 
 
@@ -41,8 +42,6 @@ class Removal:
 
 def remove_experience(strategy, experience: int, classes: list[int], slot: int) -> Removal:
     """Remove the experience's outputs from the model and its traces from the strategy and its plugins."""
-    from isocl.cl.neuro import release_graph
-
     release_graph(strategy)
     model = strategy.model
     change = model.remove_class_outputs(classes)

@@ -78,6 +78,24 @@ def accuracy_after_each(matrix, events=None) -> list[float]:
     return [float(A[r, retained(events, r)].mean()) for r in range(A.shape[0])]
 
 
+def mean_over(row: list[float], experiences: list[int]) -> float | None:
+    return sum(row[j] for j in experiences) / len(experiences) if experiences else None
+
+
+def removal_accuracies(matrix, events, step: int, experience: int) -> dict:
+    """For the removal at row `step`: mean accuracy on the experiences retained at that moment just before, just
+    after and at the end (those of them still retained), and the removed experience's accuracy just before."""
+    kept = retained(events, step)
+    still = [j for j in kept if j in retained(events)]
+    return {
+        "retained": kept,
+        "retained_accuracy_before": mean_over(matrix[step - 1], kept),
+        "retained_accuracy_after": mean_over(matrix[step], kept),
+        "retained_accuracy_end": mean_over(matrix[-1], still),
+        "removed_accuracy_before": matrix[step - 1][experience],
+    }
+
+
 def summarise(matrix, events=None) -> dict:
     return {
         "average_accuracy": average_accuracy(matrix, events),

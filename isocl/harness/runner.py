@@ -22,7 +22,7 @@ from isocl.cl.removal import remove_experience
 from isocl.data import Stream, batched, build_stream, load_dataset
 from isocl.harness import checkpoint, store
 from isocl.harness.config import Scenario
-from isocl.harness.metrics import retained, summarise
+from isocl.harness.metrics import mean_over, removal_accuracies, retained, summarise
 from isocl.harness.registry import STRATEGIES, StrategyContext, load_strategies, strategy_parameters
 from isocl.harness.wandb_log import WandbRun
 from isocl.nn import build_backbone
@@ -228,25 +228,6 @@ def _remove(run: Run, index: int, experience: int, progress: dict, metrics: Path
     return {"experience": experience, "step": index, "before": before, "after": after}
 
 
-def _retained_mean(row: list[float], experiences: list[int]) -> float | None:
-    return sum(row[j] for j in experiences) / len(experiences) if experiences else None
-
-
-def _close_removal(entry: dict, matrix: list, events: list) -> dict:
-    """Accuracies of the experiences retained at the removal: just before, just after and at the end."""
-    step, exp = entry["step"], entry["experience"]
-    kept = retained(events, step)
-    still = [j for j in kept if j in retained(events)]
-    return {
-        **entry,
-        "retained": kept,
-        "retained_accuracy_before": _retained_mean(matrix[step - 1], kept),
-        "retained_accuracy_after": _retained_mean(matrix[step], kept),
-        "retained_accuracy_end": _retained_mean(matrix[-1], still),
-        "removed_accuracy_before": matrix[step - 1][exp],
-    }
-
-
 def _run_event(run: Run, index: int, event: tuple, progress: dict, metrics: Path, wandb) -> None:
     kind, exp = event
     if kind == "train":
@@ -311,7 +292,7 @@ def _record(run: Run, index: int, event: tuple, row: list[float], progress: dict
         "step": index,
         ("trained" if kind == "train" else "removed"): "all" if exp is None else exp,
         "accuracy": row,
-        "average_accuracy_seen": _retained_mean(row, seen),
+        "average_accuracy_seen": mean_over(row, seen),
         "params": param_count(run.model),
         "widths": run.model.backbone.sizes,
         "train_seconds": progress["train_seconds"],
@@ -321,7 +302,10 @@ def _record(run: Run, index: int, event: tuple, row: list[float], progress: dict
 def _summary(run: Run, progress: dict) -> dict:
     events, matrix = _metric_events(run), progress["matrix"]
     end = {"widths": run.model.backbone.sizes, "params": param_count(run.model)}
-    removals = [{**_close_removal(r, matrix, events), "end": end} for r in progress["removals"]]
+    removals = [
+        {**r, **removal_accuracies(matrix, events, r["step"], r["experience"]), "end": end}
+        for r in progress["removals"]
+    ]
     return {
         "scenario": run.scenario.name,
         "strategy": run.strategy_name,
