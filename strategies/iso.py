@@ -8,5 +8,9 @@ from isocl.harness.registry import register_strategy
 
 
 @register_strategy("iso", backbones=("iso_mlp",))
-def iso(ctx, threshold: float = 0.95, n_scaffold: int = 5):
-    return Naive(**ctx.template_kwargs(NeuroPlugin(threshold, n_scaffold)))
+def iso(ctx, threshold: float = 0.95, n_scaffold: int = 5, release_ratio: float = 4.0, release_decay: float = 0.1):
+    return Naive(
+        **ctx.template_kwargs(
+            NeuroPlugin(threshold, n_scaffold, release_ratio=release_ratio, release_decay=release_decay)
+        )
+    )

@@ -8,5 +8,18 @@ from isocl.harness.registry import register_strategy
 
 
 @register_strategy("iso-lwf", backbones=("iso_mlp",))
-def iso_lwf(ctx, threshold: float = 0.95, n_scaffold: int = 5, alpha: float = 1.0, temperature: float = 2.0):
-    return Naive(**ctx.template_kwargs(NeuroPlugin(threshold, n_scaffold), LwFPlugin(alpha, temperature)))
+def iso_lwf(
+    ctx,
+    threshold: float = 0.95,
+    n_scaffold: int = 5,
+    alpha: float = 1.0,
+    temperature: float = 2.0,
+    release_ratio: float = 4.0,
+    release_decay: float = 0.1,
+):
+    return Naive(
+        **ctx.template_kwargs(
+            NeuroPlugin(threshold, n_scaffold, release_ratio=release_ratio, release_decay=release_decay),
+            LwFPlugin(alpha, temperature),
+        )
+    )

@@ -261,3 +261,15 @@ def test_removal_accuracies_by_hand():
     assert entry["retained_accuracy_after"] == pytest.approx(0.7)
     assert entry["retained_accuracy_end"] == pytest.approx(0.6)
     assert entry["removed_accuracy_before"] == pytest.approx(0.5)
+
+
+def test_release_parameters_reach_the_plugin(tmp_path):
+    """A lower ratio releases every direction a higher one does and more (from the same trained network)."""
+    freed = {}
+    for ratio in (1.0, 8.0):
+        scenario = tiny_scenario("task", {"iso": {"release_ratio": ratio}}, "iso_mlp", events=EVENTS)
+        (summary,) = run_scenario(scenario, options(tmp_path / str(ratio)))
+        (removal,) = summary["removals"]
+        assert summary["config"]["strategy_params"]["release_ratio"] == ratio
+        freed[ratio] = removal["before"]["params"] - removal["after"]["params"]
+    assert freed[1.0] > freed[8.0]
