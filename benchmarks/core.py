@@ -1,6 +1,7 @@
 """Benchmark of the isotropic core: training throughput, neuroadapt cost, batched vs one-by-one pruning.
 
     python benchmarks/core.py [--repeats 15] [--steps 20] [--device cpu|cuda] [--out results/core-benchmark.json]
+    python benchmarks/core.py --only-release   # just a task removal's release, to results/release-cost.json
 
 Every number is a ratio against a baseline timed in the same process, interleaved repeat by repeat, because
 these machines are noisy. Inputs are CIFAR-sized random tensors (3072 features, 10 classes, batch 48 as in
@@ -130,15 +131,39 @@ def batched_prune(repeats: int, n: int = 50) -> dict:
     }
 
 
+def release_cost(epoch_s: float | None, repeats: int) -> dict:
+    """One task removal's topology work on [3072, 1000, 1000, 10]: `release` (256 removed-task and 512 retained probe
+    inputs, as the iso strategies keep) and the `neuroadapt` pass that prunes what it released."""
+    release, adapt = [], []
+    for r in range(repeats):
+        torch.manual_seed(r)
+        net = IsoMLP([N_IN, 1000, 1000, N_OUT]).to(DEVICE)
+        removed, retained = torch.randn(256, N_IN, device=DEVICE), torch.randn(512, N_IN, device=DEVICE)
+        release.append(seconds(lambda net=net, a=removed, b=retained: T.release(net, a, b)))
+        adapt.append(seconds(lambda net=net: T.neuroadapt(net)))
+    total = statistics.median(release) + statistics.median(adapt)
+    return {
+        "release_s": statistics.median(release),
+        "neuroadapt_s": statistics.median(adapt),
+        "fraction_of_epoch": total / epoch_s if epoch_s else None,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=15, help="interleaved repeats (short ones: less drift)")
     parser.add_argument("--steps", type=int, default=20, help="optimiser steps per timed repeat")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--only-release", action="store_true", help="time only a removal's release (fast)")
     parser.add_argument("--out", type=Path, default=Path("results/core-benchmark.json"))
     args = parser.parse_args()
     global DEVICE
     DEVICE = torch.device(args.device)
+    if args.only_release:  # its own file, so as not to replace the full run's numbers
+        out = args.out.with_name("release-cost.json")
+        out.write_text(json.dumps({"device": str(DEVICE), **release_cost(None, 5)}, indent=2) + "\n")
+        print(out.read_text())
+        return
     speed = [throughput(w, args.steps, args.repeats, flush) for flush in (False, True) for w in (256, 1000)]
     result = {
         "machine": {
@@ -150,6 +175,7 @@ def main() -> None:
         "throughput": speed,
         "neuroadapt": neuroadapt_cost(speed[1]["iso_epoch_s"], 5),  # width 1000, default settings
         "prune_50": batched_prune(3),
+        "release": release_cost(speed[1]["iso_epoch_s"], 5),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
