@@ -31,6 +31,7 @@ from isocl.data import build_stream, load_dataset
 from isocl.nn import IsoMLP
 from isocl.topology.layout import apply_step
 from isocl.topology.records import Rotation
+from isocl.topology.release import decay_last_neurons
 
 REMOVED = 1
 
@@ -88,10 +89,7 @@ def by_random(model, counts: dict[int, int], decay: float, seed: int) -> None:
         n = net.sizes[k + 1]
         q, _ = torch.linalg.qr(torch.randn(n, n, generator=g, dtype=torch.float64))
         apply_step(net, Rotation(k, q))
-        with torch.no_grad():
-            for tensor in (net.maps[k].weight, net.maps[k].bias, net.maps[k].psi):
-                if tensor is not None and m:
-                    tensor[-m:] *= decay
+        decay_last_neurons(net, k, m, decay)
     prune_counts(net, counts)
 
 

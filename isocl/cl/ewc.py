@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from avalanche.core import SupervisedPlugin
 from torch import Tensor
 
+from isocl.cl.plugins import random_samples
 from isocl.topology import Change, parameter_axes, transform
 
 
@@ -84,11 +85,8 @@ class TopologyEWC(SupervisedPlugin):
         strategy.loss = strategy.loss + self.penalty(strategy.model.backbone)
 
     def after_training_exp(self, strategy, **kwargs):
-        dataset = strategy.experience.dataset
-        picked = torch.randperm(len(dataset))[: self.n_samples].tolist()
-        items = [dataset[i] for i in picked]
-        x = torch.stack([item[0] for item in items]).to(strategy.device)
-        y = torch.tensor([int(item[1]) for item in items], device=strategy.device)
+        x, y = random_samples(strategy.experience.dataset, self.n_samples)
+        x, y = x.to(strategy.device), y.to(strategy.device)
         slot = strategy.clock.train_exp_counter
         self.factors[slot] = fisher_factors(strategy.model, x, y, strategy.experience.task_label)
         net = strategy.model.backbone

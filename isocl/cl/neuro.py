@@ -15,6 +15,7 @@ import torch
 from avalanche.core import SupervisedPlugin
 
 from isocl import topology
+from isocl.cl.plugins import random_samples
 from isocl.nn import IsoMLP
 
 
@@ -79,9 +80,8 @@ class NeuroPlugin(SupervisedPlugin):
         self.follow(strategy, topology.neuroadapt(strategy.model.backbone, self.threshold, self.n_scaffold))
 
     def after_training_exp(self, strategy, **kwargs):
-        dataset = strategy.experience.dataset
-        picked = torch.randperm(len(dataset))[: self.n_probe].tolist()
-        self.probes[strategy.experience.current_experience] = torch.stack([dataset[i][0] for i in picked]).cpu()
+        inputs, _ = random_samples(strategy.experience.dataset, self.n_probe)
+        self.probes[strategy.experience.current_experience] = inputs.cpu()
 
     def forget_experience(self, strategy, removal) -> None:
         """Release the withdrawn experience's directions and prune them (module docstring)."""

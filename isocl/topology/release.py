@@ -49,7 +49,8 @@ def task_directions(removed: Tensor, retained: Tensor | None, ratio: float) -> t
     return vectors, m
 
 
-def _decay_neurons(net: nn.Module, k: int, m: int, decay: float) -> None:
+def decay_last_neurons(net: nn.Module, k: int, m: int, decay: float) -> None:
+    """Multiply the incoming rows, biases and psi entries of the last m neurons of hidden layer k by `decay`."""
     layer = net.maps[k]
     with torch.no_grad():
         for tensor in (layer.weight, layer.bias, layer.psi):
@@ -76,7 +77,7 @@ def release(net: nn.Module, removed_x: Tensor, retained_x: Tensor | None, *, rat
         R, m = task_directions(a_removed, None if retained is None else retained[k], ratio)
         rotation = Rotation(k, R)
         apply_step(net, rotation)
-        _decay_neurons(net, k, m, decay)
+        decay_last_neurons(net, k, m, decay)
         steps += (rotation,)
         released[k] = m
     return Change("release", steps, {"released": released, "decay": decay, "ratio": ratio})
