@@ -20,7 +20,6 @@ import torch.nn.functional as F
 
 from isocl.data import TensorData, build_stream
 from isocl.harness.config import scenario_from_dict
-from isocl.harness.registry import load_strategies
 from isocl.harness.runner import Run, RunOptions
 
 
@@ -55,7 +54,6 @@ def main() -> None:
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     torch.set_flush_denormal(True)  # as the runner does
-    load_strategies()
     stream = build_stream(fake_cifar(args.samples), "class", 5)
     raw = {
         "name": "bench",
@@ -67,7 +65,8 @@ def main() -> None:
         "backbone": {"type": args.backbone, "hidden": [1000, 1000]},
         "strategies": {"naive": {}},
     }
-    run = Run(scenario_from_dict(raw, "bench"), "naive", {}, 0, stream, RunOptions(wandb="disabled", progress=False))
+    scenario = scenario_from_dict(raw, "bench")
+    run = Run(scenario, "naive", scenario.strategies["naive"], 0, stream, RunOptions(wandb="disabled", progress=False))
     run.setup(None)
     experience, tensors = stream.benchmark.train_stream[0], stream.experiences[0]
     harness_epoch(run, experience)  # warm-up: Avalanche's first-call set-up, optimiser state

@@ -12,7 +12,8 @@ import warnings
 from pathlib import Path
 
 from isocl.data import DatasetNotFoundError
-from isocl.harness.config import DEFAULT_SCENARIO, ConfigError, load_scenario, shipped_scenarios, with_overrides
+from isocl.errors import ConfigError
+from isocl.harness.config import DEFAULT_SCENARIO, load_scenario, shipped_scenarios, with_overrides
 from isocl.harness.wandb_log import WANDB_MODES
 
 
@@ -57,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run(args) -> int:
-    from isocl.harness.report import comparison_table
+    from isocl.harness.report import comparison_table, write_report
     from isocl.harness.runner import RunOptions, default_device, run_scenario
 
     scenario = with_overrides(
@@ -77,17 +78,22 @@ def _run(args) -> int:
     )
     summaries = run_scenario(scenario, options)
     print(comparison_table(summaries))
-    print(f"\nresults in {args.out / scenario.name}; `isocl report {args.out}` writes tables and plots")
+    report = write_report(args.out / scenario.name, args.out / scenario.name)
+    print(f"\nresults in {args.out / scenario.name}")
+    print(f"report (tables, accuracy and widths plots): {report}")
     return 0
 
 
 def _list() -> int:
-    from isocl.harness.registry import load_strategies, strategy_parameters
+    from isocl.cl.strategy import ALIASES, ISO_PREFIX, STRATEGIES, TopologyPolicy, strategy_parameters
 
-    print("strategies:")
-    for name in load_strategies().names():
+    print("strategies (each X also runs as iso-X: X on an isotropic network with the topology policy):")
+    for name in STRATEGIES.names():
         params = ", ".join(f"{k}={v}" for k, v in strategy_parameters(name).items())
-        print(f"  {name:<12} {params}")
+        print(f"  {name:<14} {params}")
+    policy = ", ".join(f"{k}={v}" for k, v in vars(TopologyPolicy()).items())
+    print(f"  {ISO_PREFIX + 'X':<14} X's parameters + {policy}")
+    print("  aliases: " + ", ".join(f"{old} = {new}" for old, new in ALIASES.items()))
     print("scenarios:")
     shipped = shipped_scenarios()
     width = max(map(len, shipped), default=0)

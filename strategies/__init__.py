@@ -1,18 +1,4 @@
-"""One file per strategy; importing a module registers it. A new strategy is a new file plus a line here."""
+"""One file per strategy; importing a module registers it (and with it its iso- variant). A new strategy is a new
+file plus its name in this import line. Installed as the package `isocl.strategies`."""
 
-from strategies import (  # noqa: F401
-    agem,
-    cumulative,
-    der,
-    ewc,
-    gem,
-    iso,
-    iso_ewc,
-    iso_lwf,
-    iso_replay,
-    joint,
-    lwf,
-    naive,
-    replay,
-    si,
-)
+from . import agem, cumulative, der, ewc, ewc_factored, gem, joint, lwf, naive, replay, si  # noqa: F401

@@ -3,7 +3,7 @@
 from avalanche.training import Naive
 from avalanche.training.plugins import AGEMPlugin
 
-from isocl.harness.registry import register_strategy
+from isocl.cl.strategy import Count, register_strategy
 
 
 class CheckpointableAGEMPlugin(AGEMPlugin):
@@ -19,5 +19,5 @@ class CheckpointableAGEMPlugin(AGEMPlugin):
 
 
 @register_strategy("agem")
-def agem(ctx, patterns_per_exp: int = 100, sample_size: int = 64):
+def agem(ctx, patterns_per_exp: Count = 100, sample_size: Count = 64):
     return Naive(**ctx.template_kwargs(CheckpointableAGEMPlugin(patterns_per_exp, sample_size)))

@@ -2,7 +2,7 @@
 
 from avalanche.training import Cumulative
 
-from isocl.harness.registry import register_strategy
+from isocl.cl.strategy import register_strategy
 
 
 @register_strategy("cumulative", state=("dataset",))

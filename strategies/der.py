@@ -4,7 +4,7 @@ from contextlib import nullcontext
 
 from avalanche.training import DER
 
-from isocl.harness.registry import register_strategy
+from isocl.cl.strategy import Count, NonNegative, register_strategy
 
 
 class TaskAwareDER(DER):
@@ -18,5 +18,5 @@ class TaskAwareDER(DER):
 
 
 @register_strategy("der", state=("storage_policy",))
-def der(ctx, mem_size: int = 500, alpha: float = 0.1, beta: float = 0.5):
+def der(ctx, mem_size: Count = 500, alpha: NonNegative = 0.1, beta: NonNegative = 0.5):
     return TaskAwareDER(**ctx.template_kwargs(), mem_size=mem_size, alpha=alpha, beta=beta)

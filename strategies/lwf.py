@@ -2,9 +2,9 @@
 
 from avalanche.training import LwF
 
-from isocl.harness.registry import register_strategy
+from isocl.cl.strategy import NonNegative, Positive, register_strategy
 
 
 @register_strategy("lwf")
-def lwf(ctx, alpha: float = 1.0, temperature: float = 2.0):
+def lwf(ctx, alpha: NonNegative = 1.0, temperature: Positive = 2.0):
     return LwF(**ctx.template_kwargs(), alpha=alpha, temperature=temperature)

@@ -2,9 +2,9 @@
 
 from avalanche.training import Replay
 
-from isocl.harness.registry import register_strategy
+from isocl.cl.strategy import Count, register_strategy
 
 
 @register_strategy("replay")
-def replay(ctx, mem_size: int = 500):
+def replay(ctx, mem_size: Count = 500):
     return Replay(**ctx.template_kwargs(), mem_size=mem_size)

@@ -7,12 +7,12 @@ import re
 
 import pytest
 
-from isocl.harness import runner
+from isocl.cl.strategy import ISO_PREFIX, STRATEGIES
+from isocl.harness import runner, steps
 from isocl.harness.config import scenario_from_dict
-from isocl.harness.registry import load_strategies
 from isocl.harness.runner import RunOptions, run_scenario
 
-STRATEGY_NAMES = load_strategies().names()
+BASE_NAMES = STRATEGIES.names()
 
 
 def tiny_scenario(setting="class", strategies=None, backbone="tanh_mlp", **overrides):
@@ -45,15 +45,13 @@ SMALL_MEMORY = {
     "der": {"mem_size": 40},
     "agem": {"patterns_per_exp": 10},
     "gem": {"patterns_per_exp": 10},
-    "iso-replay": {"mem_size": 40},
 }
+SMALL_MEMORY |= {ISO_PREFIX + name: params for name, params in SMALL_MEMORY.items()}
 
-
-def backbones_of(name: str) -> tuple[str, ...]:
-    return load_strategies().get(name).backbones or ("tanh_mlp", "iso_mlp")
-
-
-COMBINATIONS = [(n, b) for n in STRATEGY_NAMES for b in backbones_of(n)]
+# every registered strategy on both fixed backbones, and its iso- variant on the isotropic one
+COMBINATIONS = [(n, b) for n in BASE_NAMES for b in ("tanh_mlp", "iso_mlp")] + [
+    (ISO_PREFIX + n, "iso_mlp") for n in BASE_NAMES
+]
 
 
 @pytest.mark.parametrize("setting", ["class", "task"])
@@ -102,27 +100,27 @@ class KilledError(Exception):
     pass
 
 
-@pytest.mark.parametrize("name", ["naive", "ewc", "replay", "der", "lwf", "iso", "iso-replay", "iso-ewc"])
+@pytest.mark.parametrize(
+    "name", ["naive", "ewc", "si", "replay", "der", "lwf", "iso", "iso-replay", "iso-ewc", "iso-si"]
+)
 def test_resume_after_an_interruption_gives_the_same_summary(tmp_path, monkeypatch, name):
     backbone = "iso_mlp" if name.startswith("iso") else "tanh_mlp"  # iso: the checkpoint holds a changed topology
     scenario = tiny_scenario(strategies={name: SMALL_MEMORY.get(name, {})}, backbone=backbone)
     (reference,) = run_scenario(scenario, options(tmp_path / "straight"))
 
-    real_train_step = runner._train_step
-    calls = []
+    real_train_step = steps.train_step
 
-    def killed_at_third_experience(run, step):
-        calls.append(step)
-        if step == 2:
+    def killed_at_third_experience(strategy, stream, experience):
+        if experience == 2:
             raise KilledError
-        return real_train_step(run, step)
+        return real_train_step(strategy, stream, experience)
 
-    monkeypatch.setattr(runner, "_train_step", killed_at_third_experience)
+    monkeypatch.setattr(steps, "train_step", killed_at_third_experience)
     with pytest.raises(KilledError):
         run_scenario(scenario, options(tmp_path / "resumed"))
     run_dir = tmp_path / "resumed" / scenario.name / name / "seed0"
     assert (run_dir / "checkpoint.pt").exists() and not (run_dir / "summary.json").exists()
-    monkeypatch.setattr(runner, "_train_step", real_train_step)
+    monkeypatch.setattr(steps, "train_step", real_train_step)
     (resumed,) = run_scenario(scenario, options(tmp_path / "resumed"))
     assert comparable(resumed) == comparable(reference)
     lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]

@@ -35,17 +35,59 @@ def test_shipped_scenarios_are_valid():
         ({"setting": "domain"}, r"setting='domain' is not valid; allowed: \['class', 'task'\]"),
         ({"epochs": 0}, r"epochs=0 must be a positive integer"),
         ({"colour": "red"}, r"unknown field\(s\) \['colour'\]; allowed:"),
-        ({"backbone": {"type": "resnet"}}, r"backbone.type='resnet' is not valid; allowed: \['iso_mlp', 'tanh_mlp'\]"),
+        (
+            {"backbone": {"type": "resnet"}},
+            r"backbone.type='resnet' is not valid; allowed: \['iso_mlp', 'relu_mlp', 'tanh",
+        ),
         ({"backbone": {"hidden": []}}, r"backbone.hidden=\[\] must be a non-empty list"),
         ({"optimizer": {"lr": -1}}, r"optimizer.lr=-1 must be a positive number"),
-        ({"optimizer": {"name": "lion"}}, r"optimizer.name='lion' is not valid; allowed: \['adamw', 'adam', 'sgd'\]"),
+        ({"optimizer": {"name": "lion"}}, r"optimizer.name='lion' is not valid; allowed: \['adam', 'adamw', 'sgd'\]"),
         ({"seeds": [-1]}, r"seeds=\[-1\] must be a non-empty list"),
-        ({"strategies": {"iso": {}}}, r"strategy 'iso' needs backbone.type in \['iso_mlp'\], not 'tanh_mlp'"),
+        (
+            {"strategies": {"iso": {}}},
+            r"strategies.iso: iso-strategies .* need backbone.type in \['iso_mlp'\], not 'tanh",
+        ),
+        ({"strategies": {"iso-der": {}}}, r"strategies.iso-der: iso-strategies .* need backbone.type in \['iso_mlp'\]"),
+        ({"head": "wide"}, r"head='wide' is not valid; allowed: \['full', 'incremental'\]"),
+        # strategy parameters are checked by their declared type and range before anything trains
+        (
+            {"strategies": {"ewc": {"ewc_lambda": "big"}}},
+            r"strategies.ewc.ewc_lambda='big': input should be a valid number",
+        ),
+        (
+            {"strategies": {"replay": {"mem_size": -5}}},
+            r"strategies.replay.mem_size=-5: input should be greater than or",
+        ),
+        ({"strategies": {"ewc": {"mode": "offline"}}}, r"strategies.ewc.mode='offline': input should be 'separate' or"),
+        ({"strategies": {"replay": []}}, r"strategies.replay must map parameter names to values"),
     ],
 )
 def test_invalid_scenarios_name_the_field(change, message):
     with pytest.raises(ConfigError, match=message):
         scenario_from_dict({**VALID, **change}, "bad.yaml")
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"n_scaffold": "five"}, r"strategies.iso-replay.n_scaffold='five': input should be a valid integer"),
+        ({"threshold": [1, 2]}, r"strategies.iso-replay.threshold=\[1, 2\]: input should be a valid number"),
+        ({"release_decay": 2.0}, r"strategies.iso-replay.release_decay=2.0: input should be less than or equal to 1"),
+        ({"n_probe": 0}, r"strategies.iso-replay.n_probe=0: input should be greater than or equal to 1"),
+    ],
+)
+def test_topology_parameters_are_validated_for_every_iso_strategy(params, message):
+    raw = {**VALID, "backbone": {"type": "iso_mlp", "hidden": [8]}, "strategies": {"iso-replay": params}}
+    with pytest.raises(ConfigError, match=message):
+        scenario_from_dict(raw, "bad.yaml")
+
+
+def test_strategy_parameters_are_resolved_once_with_their_defaults():
+    raw = {**VALID, "backbone": {"type": "iso_mlp", "hidden": [8]}, "strategies": {"iso": {"threshold": 1}, "ewc": {}}}
+    scenario = scenario_from_dict(raw, "ok.yaml")
+    assert scenario.strategies["ewc"] == {"ewc_lambda": 100.0, "mode": "separate", "decay_factor": None}
+    iso = scenario.strategies["iso"]
+    assert iso["threshold"] == 1.0 and isinstance(iso["threshold"], float) and iso["n_scaffold"] == 5
 
 
 def test_missing_required_field_is_named():
@@ -67,7 +109,10 @@ def test_unknown_scenario_and_overrides(tmp_path):
     scenario = load_scenario("split-digits")
     with pytest.raises(ConfigError, match="--strategies: unknown strategy 'ewc2'"):
         with_overrides(scenario, strategies=["ewc2"])
-    assert with_overrides(scenario, backbone="iso_mlp").name == "split-digits-isomlp"
+    assert with_overrides(scenario, backbone="iso_mlp").name == "split-digits"  # already its backbone
+    assert with_overrides(load_scenario("split-cifar10-class"), backbone="iso_mlp").name == "split-cifar10-class-isomlp"
+    with pytest.raises(ConfigError, match=r"strategies.iso-naive: iso-strategies .* need backbone.type in"):
+        with_overrides(scenario, backbone="tanh_mlp")
 
 
 def test_missing_cifar_says_where_it_looked(tmp_path):
@@ -131,7 +176,7 @@ def test_cli_runs_lists_and_reports(tmp_path, capsys, monkeypatch):
     assert "| naive |" in printed and "| replay |" in printed
     assert main(["list"]) == 0
     listing = capsys.readouterr().out
-    assert "ewc_lambda=100.0" in listing and "split-cifar10-class" in listing
+    assert "ewc_lambda=100.0" in listing and "split-cifar10-class" in listing and "iso = iso-naive" in listing
     assert main(["report", str(out)]) == 0
     assert (out / "report.md").exists() and (out / "t-accuracy-matrices.png").stat().st_size > 0
 

@@ -1,14 +1,16 @@
 """Task removal: scenario events, retained-only metrics, every strategy forgetting the task, iso networks shrinking."""
 
 import json
+from types import SimpleNamespace
 
 import pytest
 import torch
 
 from isocl import topology
-from isocl.cl import NeuroPlugin
+from isocl.cl import TopologyPlugin, TopologyPolicy
 from isocl.cl.classifier import MASK
-from isocl.harness import runner
+from isocl.cl.strategy import ISO_PREFIX
+from isocl.harness import steps
 from isocl.harness.config import ConfigError
 from isocl.harness.metrics import average_accuracy, bwt, forgetting, removal_accuracies, retained
 from isocl.harness.runner import run_scenario
@@ -86,6 +88,11 @@ def test_every_strategy_runs_a_removal(tmp_path, name, backbone, setting):
         assert final[1] == 0.0
     marker = [e for e in summary["widths_history"] if e.get("event") == "remove"]
     assert len(marker) == 1 and marker[0]["widths"] == removal["after"]["widths"]
+    hidden_widths = {tuple(e["widths"][1:-1]) for e in summary["widths_history"]}
+    if name.startswith(ISO_PREFIX):  # the topology layer changes the hidden widths; a fixed network never does
+        assert len(hidden_widths) > 1
+    else:
+        assert hidden_widths == {(32,)}
 
 
 def test_iso_network_shrinks_after_a_removal(tmp_path):
@@ -102,17 +109,17 @@ def test_iso_network_shrinks_after_a_removal(tmp_path):
 def test_resume_across_a_removal_gives_the_same_summary(tmp_path, monkeypatch):
     scenario = tiny_scenario("class", {"iso-replay": SMALL_MEMORY["iso-replay"]}, "iso_mlp", events=EVENTS)
     (reference,) = run_scenario(scenario, options(tmp_path / "straight"))
-    real_train_step = runner._train_step
+    real_train_step = steps.train_step
 
-    def killed_at_fourth_experience(run, step):
-        if step == 3:  # after the removal's checkpoint
+    def killed_at_fourth_experience(strategy, stream, experience):
+        if experience == 3:  # after the removal's checkpoint
             raise KilledError
-        return real_train_step(run, step)
+        return real_train_step(strategy, stream, experience)
 
-    monkeypatch.setattr(runner, "_train_step", killed_at_fourth_experience)
+    monkeypatch.setattr(steps, "train_step", killed_at_fourth_experience)
     with pytest.raises(KilledError):
         run_scenario(scenario, options(tmp_path / "resumed"))
-    monkeypatch.setattr(runner, "_train_step", real_train_step)
+    monkeypatch.setattr(steps, "train_step", real_train_step)
     (resumed,) = run_scenario(scenario, options(tmp_path / "resumed"))
     assert comparable(resumed) == comparable(reference)
     lines = (tmp_path / "resumed" / scenario.name / "iso-replay" / "seed0" / "metrics.jsonl").read_text()
@@ -123,16 +130,16 @@ def test_resume_across_a_removal_gives_the_same_summary(tmp_path, monkeypatch):
 
 
 def run_until_removed(tmp_path, monkeypatch, name, setting="class", backbone="tanh_mlp"):
-    """Run the EVENTS scenario up to and including the removal; return the run object."""
+    """Run the EVENTS scenario up to and including the removal; return the strategy (and its model)."""
     captured = {}
-    real_remove = runner._remove
+    real_remove = steps.remove_step
 
-    def remove_and_stop(run, *args):
-        real_remove(run, *args)
-        captured["run"] = run
+    def remove_and_stop(strategy, *args):
+        real_remove(strategy, *args)
+        captured["run"] = SimpleNamespace(strategy=strategy, model=strategy.model)
         raise KilledError
 
-    monkeypatch.setattr(runner, "_remove", remove_and_stop)
+    monkeypatch.setattr(steps, "remove_step", remove_and_stop)
     scenario = tiny_scenario(setting, {name: SMALL_MEMORY.get(name, {})}, backbone, events=EVENTS)
     with pytest.raises(KilledError):
         run_scenario(scenario, options(tmp_path))
@@ -216,8 +223,8 @@ def test_release_rotations_are_exact_symmetries(float64):
     assert torch.allclose(net(x), before, atol=1e-12)
 
 
-def test_neuro_plugin_prunes_the_released_neurons(float64):
-    class Holder:  # the strategy attributes NeuroPlugin reads
+def test_topology_plugin_prunes_the_released_neurons(float64):
+    class Holder:  # the strategy attributes TopologyPlugin reads
         pass
 
     net = tiny_iso()
@@ -226,7 +233,8 @@ def test_neuro_plugin_prunes_the_released_neurons(float64):
     strategy = Holder()
     strategy.model = model
     strategy.optimizer = torch.optim.Adam(net.parameters())
-    plugin = NeuroPlugin(threshold=0.95, n_scaffold=1)
+    plugin = TopologyPlugin(TopologyPolicy(threshold=0.95, n_scaffold=1))
+    strategy.plugins = [plugin]
     g = torch.Generator().manual_seed(2)
     plugin.probes = {0: torch.randn(40, 6, generator=g, dtype=torch.float64) * 3}
     plugin.probes[1] = torch.randn(40, 6, generator=g, dtype=torch.float64)

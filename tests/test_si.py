@@ -11,7 +11,8 @@ from .test_harness import tiny_scenario
 def test_si_importances_are_not_zero(tmp_path):
     scenario = tiny_scenario(strategies={"si": {"si_lambda": 1.0}})
     stream = build_stream(load_dataset("synthetic", cache_dir=tmp_path), "class", 5)
-    run = Run(scenario, "si", {"si_lambda": 1.0}, 0, stream, RunOptions(out=tmp_path, wandb="disabled", progress=False))
+    params = scenario.strategies["si"]
+    run = Run(scenario, "si", params, 0, stream, RunOptions(out=tmp_path, wandb="disabled", progress=False))
     run.setup(None)
     run.strategy.train(stream.benchmark.train_stream[0], num_workers=0)
     (plugin,) = [p for p in run.strategy.plugins if type(p).__name__ == "CopyingSIPlugin"]

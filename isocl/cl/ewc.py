@@ -1,4 +1,4 @@
-"""EWC whose importances follow rotations, growth and pruning exactly (the iso-ewc regulariser).
+"""EWC whose importances follow rotations, growth and pruning exactly (`ewc-factored`; `iso-ewc` is it with topology).
 
 Avalanche's EWC keeps a diagonal Fisher per parameter entry: it asserts when a tensor shrinks, and no diagonal can
 follow a rotation of a hidden layer (the diagonal of R^T diag(F) R is not diag(R^T F R)). Here the Fisher of each
@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from avalanche.core import SupervisedPlugin
 from torch import Tensor
 
-from isocl.cl.plugins import random_samples
+from isocl.cl.samples import random_samples
 from isocl.topology import Change, parameter_axes, transform
 
 
@@ -67,7 +67,7 @@ def _projections(net, anchor: dict[str, Tensor], factors: FisherFactors) -> Tens
     return u
 
 
-class TopologyEWC(SupervisedPlugin):
+class FactoredEWC(SupervisedPlugin):
     def __init__(self, ewc_lambda: float = 100.0, n_samples: int = 32):
         super().__init__()
         self.ewc_lambda = ewc_lambda
@@ -101,6 +101,5 @@ class TopologyEWC(SupervisedPlugin):
             factors.follow(change)
 
     def forget_experience(self, strategy, removal) -> None:
-        """A withdrawn experience's Fisher goes; the others follow the removal of its outputs."""
-        self.factors.pop(removal.slot, None)
-        self.follow(strategy.model.backbone, removal.change)
+        """A withdrawn experience's Fisher goes."""
+        self.factors.pop(removal.slot, None)  # the others followed the output removal (isocl/cl/follow.py)

@@ -1,17 +1,7 @@
-"""Harness plugins every strategy gets (the backbone's penalty in the loss, progress bars, widths), and the sampler
-the iso plugins use to keep a few inputs of each experience."""
+"""Harness plugins every strategy gets: the backbone's penalty in the loss, progress bars, widths per epoch."""
 
-import torch
 from avalanche.core import SupervisedPlugin
-from torch import Tensor
 from tqdm.auto import tqdm
-
-
-def random_samples(dataset, n: int) -> tuple[Tensor, Tensor]:
-    """Up to n samples (inputs, labels) of an experience's dataset, drawn without replacement (global RNG)."""
-    picked = torch.randperm(len(dataset))[:n].tolist()
-    items = [dataset[i] for i in picked]
-    return torch.stack([item[0] for item in items]), torch.tensor([int(item[1]) for item in items])
 
 
 class PenaltyPlugin(SupervisedPlugin):

@@ -1,10 +1,11 @@
 """Withdrawing a trained experience ("remove: t" in a scenario's events).
 
-`remove_experience` takes the experience's output units out of the model (every strategy; the optimiser state
-follows) and then lets the strategy and each of its plugins forget what they kept of it: memories drop its
-samples, regularisers drop its importances and re-shape the others to the smaller output layer, distillation
-stops on its classes. Forgetting is dispatched on the type of the holder (`forget`); a plugin of one's own
-supports removal by defining `forget_experience(strategy, removal)`.
+`remove_experience` takes the experience's output units out of the model and then lets the strategy and each of
+its plugins forget what they kept of it: memories drop its samples, regularisers drop its importances,
+distillation stops on its classes. The output removal is a topology change like any other: the optimiser and
+every holder of parameter-shaped state follow it (isocl/cl/follow.py) before anything is forgotten. Forgetting
+is dispatched on the type of the holder (`forget`); a plugin of one's own supports removal by defining
+`forget_experience(strategy, removal)`.
 
 Avalanche keys per-experience state by the order of training (`clock.train_exp_counter`), not by the
 experience's id, so a removal carries both: `experience` and its training `slot`.
@@ -15,20 +16,11 @@ from functools import singledispatch
 
 from avalanche.benchmarks.utils.data_loader import GroupBalancedInfiniteDataLoader
 from avalanche.training import DER, Cumulative
-from avalanche.training.plugins import (
-    AGEMPlugin,
-    EWCPlugin,
-    GEMPlugin,
-    LwFPlugin,
-    ReplayPlugin,
-    SynapticIntelligencePlugin,
-)
+from avalanche.training.plugins import AGEMPlugin, EWCPlugin, GEMPlugin, LwFPlugin, ReplayPlugin
 from avalanche.training.storage_policy import ExperienceBalancedBuffer
-from avalanche.training.utils import ParamData
 
-from isocl import topology
 from isocl.cl.classifier import MASK
-from isocl.cl.neuro import release_graph
+from isocl.cl.follow import change_topology
 from isocl.topology import Change
 
 
@@ -41,11 +33,9 @@ class Removal:
 
 
 def remove_experience(strategy, experience: int, classes: list[int], slot: int) -> Removal:
-    """Remove the experience's outputs from the model and its traces from the strategy and its plugins."""
-    release_graph(strategy)
-    model = strategy.model
-    change = model.remove_class_outputs(classes)
-    topology.remap_optimizer(strategy.optimizer, model.backbone, change)
+    """Remove the experience's outputs from the model (every holder of state follows, isocl/cl/follow.py), then
+    its traces from the strategy and its plugins."""
+    change = change_topology(strategy, lambda: strategy.model.remove_class_outputs(classes))
     removal = Removal(experience, list(classes), slot, change)
     forget(strategy, strategy, removal)
     for plugin in strategy.plugins:
@@ -132,38 +122,8 @@ def _(holder: GEMPlugin, strategy, removal: Removal) -> None:
         memory[removal.slot] = memory[donor]
 
 
-def _follow_param_data(holder: ParamData, param, axes, change: Change) -> None:
-    """Move a (possibly flattened) parameter-shaped tensor through the change, like the parameter itself."""
-    data = holder.data
-    flat = data.dim() == 1 and param.dim() > 1
-    if flat:  # SI stores flattened copies; the change re-shaped only the first (output) axis
-        data = data.view(-1, *param.shape[1:])
-    for step in change.steps:
-        data = topology.transform(data, axes, step)
-    data = data.flatten() if flat else data
-    holder._data, holder.shape = data.contiguous(), data.shape
-
-
-def _follow_named(store: dict, strategy, change: Change) -> None:
-    backbone = strategy.model.backbone
-    params = dict(strategy.model.named_parameters())
-    for name, _, axes in topology.parameter_axes(backbone):
-        full = f"backbone.{name}"
-        if isinstance(store.get(full), ParamData):
-            _follow_param_data(store[full], params[full], axes, change)
-
-
 @forget.register
 def _(holder: EWCPlugin, strategy, removal: Removal) -> None:
     if holder.mode == "separate":  # the removed experience's own importances go
         holder.saved_params.pop(removal.slot, None)
         holder.importances.pop(removal.slot, None)
-    for store in [*holder.saved_params.values(), *holder.importances.values()]:
-        _follow_named(store, strategy, removal.change)
-
-
-@forget.register
-def _(holder: SynapticIntelligencePlugin, strategy, removal: Removal) -> None:
-    # SI accumulates one importance over all experiences: it cannot be split, only re-shaped
-    for store in [*holder.ewc_data, *holder.syn_data.values()]:
-        _follow_named(store, strategy, removal.change)

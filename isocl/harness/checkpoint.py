@@ -3,7 +3,7 @@ checkpoints fail with current packages).
 
 Two files in the run folder:
 - `checkpoint.pt`: the backbone's spec (its current widths), the model and optimiser state dicts and the
-  progress so far; plain tensors and containers, loaded with `weights_only=True`.
+  run history so far; plain tensors and containers, loaded with `weights_only=True`.
 - `strategy.pkl`: the strategy's plugin objects (memories, importances, the clock), the attributes its builder
   declares, and the RNG states. The model, the optimiser and the stream's data sets are written as references
   and re-bound on load, so a replay memory costs its indices, not a copy of the data set. Only load
@@ -33,7 +33,7 @@ class Restored:
     spec: dict
     model_state: dict
     optimizer_state: dict
-    progress: dict
+    history: dict  # RunHistory.to_state()
     strategy_bytes: bytes
 
 
@@ -79,14 +79,16 @@ def set_rng_state(state: dict) -> None:
     random.setstate(state["python"])
 
 
-def save(directory: Path, *, model, optimizer, strategy, attributes, harness_plugins, references, progress) -> None:
+def save(
+    directory: Path, *, model, optimizer, strategy, attributes, harness_plugins, references, history: dict
+) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
     payload = {
         "plugins": _stateful_plugins(strategy, harness_plugins),
         "attributes": {name: getattr(strategy, name) for name in attributes},
         "rng": rng_state(),
-        "step": progress["next_step"],
+        "step": history["next_step"],
     }
     _Pickler(buffer, {"model": model, "optimizer": optimizer, **references}).dump(payload)
     _write_atomic(directory / STRATEGY_FILE, buffer.getvalue())
@@ -96,7 +98,7 @@ def save(directory: Path, *, model, optimizer, strategy, attributes, harness_plu
             "spec": model.backbone.spec(),
             "model": model.state_dict(),
             "optimizer": optimizer.state_dict(),
-            "progress": progress,
+            "history": history,
         },
         buffer,
     )
@@ -109,13 +111,13 @@ def load(directory: Path) -> Restored | None:
     if not model_file.exists() or not strategy_file.exists():
         return None
     state = torch.load(model_file, weights_only=True)
-    return Restored(state["spec"], state["model"], state["optimizer"], state["progress"], strategy_file.read_bytes())
+    return Restored(state["spec"], state["model"], state["optimizer"], state["history"], strategy_file.read_bytes())
 
 
 def restore_strategy(restored: Restored, strategy, references: dict) -> None:
     """Put the pickled plugins and attributes back into a freshly built strategy, and the RNG states."""
     payload = _Unpickler(io.BytesIO(restored.strategy_bytes), references).load()
-    if payload["step"] != restored.progress["next_step"]:
+    if payload["step"] != restored.history["next_step"]:
         raise RuntimeError("checkpoint files belong to different steps; delete the run folder and start again")
     for index, plugin in payload["plugins"]:
         if type(strategy.plugins[index]) is not type(plugin):
@@ -126,6 +128,9 @@ def restore_strategy(restored: Restored, strategy, references: dict) -> None:
     for name, value in payload["attributes"].items():
         setattr(strategy, name, value)
     set_rng_state(payload["rng"])
+    # Avalanche resets the optimiser state on its first make_optimizer call; tell it the parameters are already
+    # registered so the restored moments survive
+    strategy.optimized_param_id = dict(strategy.model.named_parameters())
 
 
 def remove(directory: Path) -> None:

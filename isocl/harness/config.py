@@ -2,26 +2,30 @@
 
 A scenario names `name`, `dataset`, `setting` (class | task), `n_experiences`, `backbone`
 ({type: tanh_mlp | iso_mlp, hidden: [...], options: {...}}), `optimizer` ({name, lr, weight_decay, momentum}),
-`epochs`, `batch_size`, `seeds` and `strategies` (strategy name -> its parameters). An optional `events` list
-replaces the default "train each experience in order": [{train: 0}, {train: 1}, {remove: 0}, {train: 2}].
+`head` (full | incremental), `epochs`, `batch_size`, `seeds` and `strategies` (strategy name -> its parameters,
+resolved here once: validated by type and range, defaults filled in). An optional `events` list replaces the
+default "train each experience in order": [{train: 0}, {train: 1}, {remove: 0}, {train: 2}].
 """
 
 import dataclasses
+import importlib
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
 import yaml
 
+from isocl.cl.head import HEADS
+from isocl.cl.strategy import ISO_PREFIX, lookup, resolve_parameters
 from isocl.data import DATASETS, SETTINGS
-from isocl.nn import BACKBONES
+from isocl.errors import ConfigError
+from isocl.harness.optimizers import OPTIMIZERS
+from isocl.nn import BACKBONES, build_backbone
 
-OPTIMIZERS = ("adamw", "adam", "sgd")
-SCENARIO_DIR = Path(__file__).resolve().parents[2] / "benchmarks"
 DEFAULT_SCENARIO = "split-digits"
-
-
-class ConfigError(ValueError):
-    """An invalid scenario or flag; the message names the field, the value and what is allowed."""
+# importing the package registers the shipped strategies (by name: the package is installed from strategies/)
+importlib.import_module("isocl.strategies")
+__all__ = ["ConfigError", "Scenario", "load_scenario", "scenario_from_dict", "shipped_scenarios", "with_overrides"]
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,7 @@ class Scenario:
     epochs: int = 1
     batch_size: int = 48
     eval_batch_size: int = 1000
+    head: str = "full"  # full: every class's output unit from the start; incremental: added per experience
     seeds: tuple[int, ...] = (0,)
     class_order: object = "fixed"  # "fixed" | "seeded" | a permutation of the labels
     events: tuple[tuple[str, int], ...] | None = None  # (train | remove, experience); None: train each in order
@@ -112,7 +117,7 @@ def _backbone(section: str, raw) -> BackboneConfig:
 def _optimizer(section: str, raw) -> OptimizerConfig:
     raw = dict(raw or {})
     _check_keys(section, raw, OptimizerConfig)
-    _one_of(section, "name", raw.get("name", "adamw"), OPTIMIZERS)
+    _one_of(section, "name", raw.get("name", "adamw"), OPTIMIZERS.names())
     for key in ("lr", "weight_decay", "momentum"):
         value = raw.get(key, getattr(OptimizerConfig, key))
         if isinstance(value, bool) or not isinstance(value, int | float) or value < 0 or (key == "lr" and not value):
@@ -123,17 +128,15 @@ def _optimizer(section: str, raw) -> OptimizerConfig:
 
 
 def _strategies(section: str, raw) -> dict:
-    from isocl.harness.registry import check_strategy_params
-
     if not isinstance(raw, dict) or not raw:
         raise ConfigError(
             f"{section} must map strategy names to their parameters, e.g. {{naive: {{}}, ewc: {{ewc_lambda: 100}}}}"
         )
     resolved = {}
     for name, params in raw.items():
-        params = dict(params or {})
-        check_strategy_params(name, params, f"{section}.{name}")
-        resolved[name] = params
+        if params is not None and not isinstance(params, dict):
+            raise ConfigError(f"{section}.{name} must map parameter names to values, e.g. {{mem_size: 200}}")
+        resolved[name] = resolve_parameters(name, dict(params or {}), f"{section}.{name}")
     return resolved
 
 
@@ -173,6 +176,7 @@ def scenario_from_dict(raw: dict, source: str = "scenario") -> Scenario:
     values = dict(raw)
     _one_of(source, "dataset", values["dataset"], DATASETS.names())
     _one_of(source, "setting", values["setting"], SETTINGS)
+    _one_of(source, "head", values.get("head", "full"), HEADS)
     for key in ("n_experiences", "epochs", "batch_size", "eval_batch_size"):
         if key in values:
             _positive_int(source, key, values[key])
@@ -190,12 +194,21 @@ def scenario_from_dict(raw: dict, source: str = "scenario") -> Scenario:
     return scenario
 
 
-def _check_backbones(scenario: Scenario, source: str) -> None:
-    from isocl.harness.registry import STRATEGIES, check_strategy_backbone
+def _isotropic(backbone_type: str) -> bool:
+    """Whether every orthogonal change of basis of its hidden layers is a symmetry (asked of a tiny instance)."""
+    return bool(getattr(build_backbone({"type": backbone_type, "sizes": [2, 2, 2]}), "isotropic", False))
 
+
+def _check_backbones(scenario: Scenario, source: str) -> None:
     for name in scenario.strategies:
-        check_strategy_backbone(name, scenario.backbone.type, f"{source}.strategies.{name}")
-        if scenario.events is not None and STRATEGIES.get(name).trains_once:
+        spec = lookup(name)
+        if spec.topology and not _isotropic(scenario.backbone.type):
+            allowed = [t for t in sorted(BACKBONES) if _isotropic(t)]
+            raise ConfigError(
+                f"{source}.strategies.{name}: {ISO_PREFIX}strategies change the topology of an isotropic network and "
+                f"need backbone.type in {allowed}, not {scenario.backbone.type!r}"
+            )
+        if scenario.events is not None and spec.trains_once:
             raise ConfigError(
                 f"{source}.strategies.{name}: {name} trains once on the whole stream and cannot follow `events`; "
                 "remove it from this scenario"
@@ -203,7 +216,13 @@ def _check_backbones(scenario: Scenario, source: str) -> None:
 
 
 def shipped_scenarios() -> dict[str, Path]:
-    return {p.stem: p for p in sorted(SCENARIO_DIR.glob("*.yaml"))}
+    """The scenario files installed with isocl (the repository's benchmarks/scenarios/), by name."""
+    folder = resources.files("isocl.scenarios")
+    return {
+        Path(p.name).stem: Path(str(p))
+        for p in sorted(folder.iterdir(), key=lambda p: p.name)
+        if p.name.endswith(".yaml")
+    }
 
 
 def load_scenario(name_or_path: str | Path) -> Scenario:
@@ -229,14 +248,10 @@ def with_overrides(scenario: Scenario, *, strategies=None, seeds=None, epochs=No
     """Apply command-line flags on top of the file (the only two levels of precedence)."""
     changes = {}
     if strategies is not None:
-        unknown = [s for s in strategies if s not in scenario.strategies]
-        from isocl.harness.registry import STRATEGIES, load_strategies
-
-        load_strategies()
-        for name in unknown:
-            if name not in STRATEGIES:
-                raise ConfigError(f"--strategies: unknown strategy {name!r}; registered: {STRATEGIES.names()}")
-        changes["strategies"] = {s: scenario.strategies.get(s, {}) for s in strategies}
+        changes["strategies"] = {
+            s: scenario.strategies[s] if s in scenario.strategies else resolve_parameters(s, {}, "--strategies")
+            for s in strategies
+        }
     if seeds is not None:
         changes["seeds"] = tuple(seeds)
     if epochs is not None:

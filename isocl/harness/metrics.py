@@ -5,6 +5,20 @@ trains experience r. With `events` (("train" | "remove", experience) per row), t
 *retained* experiences at the end: trained and not removed. A removed experience stays in the matrix (its
 accuracy is still measured) but in no metric. One row may train several experiences at once (joint training:
 ("train", [0, 1, ...])).
+
+Forgetting and BWT with removals (Chaudhry et al. 2018 and Lopez-Paz and Ranzato 2017, generalised). The end is
+the last row R-1, whatever its event: a removal changes the model (output units go, an isotropic network releases
+neurons), so the row after it is the final state. An experience j trained at row t_j "had a chance to be forgotten"
+when a later row changed the model, train or remove: t_j < R-1. The qualifying experiences are therefore the
+retained ones trained before the last row, and
+
+    f_j = max_{t_j <= l <= R-2} A[l][j] - A[R-1][j],        b_j = A[R-1][j] - A[t_j][j].
+
+Without removals the last row trains the last experience, and this is the usual "all but the last experience".
+With them, an experience trained last and followed by a removal counts (train 0, 1, 2, remove 2: experiences 0 and
+1 qualify, not only 0), and so does one whose only later event is a removal (train 0, train 1, remove 1: experience
+0). Unlike Chaudhry et al., the max starts at the training row, not row 0: accuracy before training is not
+knowledge that could be forgotten.
 """
 
 import numpy as np
@@ -44,16 +58,16 @@ def average_accuracy(matrix, events=None) -> float:
 
 
 def _earlier_retained(events) -> list[int]:
-    """The retained experiences trained before the last training row: those that had a chance to be forgotten."""
-    kept, trained_at = retained(events), _trained_at(events)
-    last = max(trained_at[j] for j in kept)
-    return [j for j in kept if trained_at[j] < last]
+    """The retained experiences trained before the last row (t_j < R-1): a later row, train or remove, changed the
+    model after them, so they had a chance to be forgotten."""
+    last, trained_at = len(events) - 1, _trained_at(events)
+    return [j for j in retained(events) if trained_at[j] < last]
 
 
 def forgetting(matrix, events=None) -> float | None:
-    """Chaudhry et al. 2018: f_j = max_{t_j <= l < R-1} A[l][j] - A[R-1][j], averaged over the retained
-    experiences but the last trained one (t_j: the row that trained j): the best accuracy experience j had
-    before the end, minus its final accuracy. None when no experience qualifies."""
+    """Chaudhry et al. 2018: f_j = max_{t_j <= l <= R-2} A[l][j] - A[R-1][j] (t_j: the row that trained j, R-1: the
+    last row, whether it trains or removes), averaged over the retained experiences trained before the last row: the
+    best accuracy experience j had before the end, minus its final accuracy. None when no experience qualifies."""
     events = events or _default_events(matrix)
     A = np.asarray(matrix, dtype=float)
     R, trained_at = A.shape[0], _trained_at(events)
@@ -62,8 +76,8 @@ def forgetting(matrix, events=None) -> float | None:
 
 
 def bwt(matrix, events=None) -> float | None:
-    """Lopez-Paz and Ranzato 2017: mean over the retained experiences but the last trained one of final minus
-    just-trained accuracy. None when no experience qualifies."""
+    """Lopez-Paz and Ranzato 2017: b_j = A[R-1][j] - A[t_j][j] (final minus just-trained accuracy), averaged over
+    the retained experiences trained before the last row (as in `forgetting`). None when no experience qualifies."""
     events = events or _default_events(matrix)
     A = np.asarray(matrix, dtype=float)
     trained_at = _trained_at(events)

@@ -1,6 +1,7 @@
-"""Tables (mean +- std over seeds) and plots from the summaries in a results folder.
+"""Tables (mean ± std over seeds, 95% intervals, paired comparisons) and plots from a results folder.
 
-Everything is computed from `summary.json` files: the report never reaches back into training.
+Everything is computed from `summary.json` files: the report never reaches back into training. Spreads are sample
+standard deviations over seeds (ddof 1) and intervals Student-t 95% intervals of the mean (isocl.harness.stats).
 """
 
 from collections import defaultdict
@@ -8,13 +9,23 @@ from pathlib import Path
 
 import numpy as np
 
+from isocl.harness.plots import epoch_axis, hidden_widths_change, plot_scenario, plot_widths
+from isocl.harness.stats import mean_ci, paired_difference
 from isocl.harness.store import read_json
+
+_epoch_axis = epoch_axis  # the name older callers import
 
 COLUMNS = (
     ("average_accuracy", "avg acc", 100),
     ("forgetting", "forgetting", 100),
     ("bwt", "BWT", 100),
 )
+NO_INTERVAL = "n=1: no interval"
+
+# iso names that are not iso-<control> (the aliases of isocl/cl/strategy.py: iso = iso-naive, iso-ewc =
+# iso-ewc-factored, iso-ewc-diag = Avalanche's EWC on an adaptive network); iso-ewc also against Avalanche's ewc,
+# its only control in results written before ewc-factored existed
+LEGACY_CONTROLS = {"iso": ["naive"], "iso-ewc": ["ewc-factored", "ewc"], "iso-ewc-diag": ["ewc"]}
 
 
 def find_summaries(directory: Path) -> list[dict]:
@@ -24,11 +35,26 @@ def find_summaries(directory: Path) -> list[dict]:
     return summaries
 
 
+def _present(values: list) -> list:
+    return [v for v in values if v is not None]
+
+
 def _mean_std(values: list) -> str:
-    values = [v for v in values if v is not None]
+    """mean ± sample std (ddof 1); one value alone; none: n/a."""
+    values = _present(values)
     if not values:
         return "n/a"
-    return f"{np.mean(values):.2f} ± {np.std(values):.2f}" if len(values) > 1 else f"{values[0]:.2f}"
+    mean, std, _ = mean_ci(values)
+    return f"{mean:.2f}" if std is None else f"{mean:.2f} ± {std:.2f}"
+
+
+def _interval(values: list) -> str:
+    """The 95% t interval of the mean as [lo, hi]; one value: no interval."""
+    values = _present(values)
+    if not values:
+        return "n/a"
+    mean, _, half = mean_ci(values)
+    return NO_INTERVAL if half is None else f"[{mean - half:.2f}, {mean + half:.2f}]"
 
 
 def _grouped(summaries: list[dict]) -> dict:
@@ -38,27 +64,56 @@ def _grouped(summaries: list[dict]) -> dict:
     return groups
 
 
+def control_of(name: str) -> list[str]:
+    """The strategies an isotropic strategy is compared with, most direct first: `iso-X` -> X (aliases: `iso` ->
+    naive, `iso-ewc` -> ewc-factored and ewc, `iso-ewc-diag` -> ewc), then the frozen-topology controls
+    `iso-X-frozen` and `X-frozen`. Strategies not named iso or iso-*, and frozen ones themselves, have none. The
+    report keeps the controls present in the same scenario."""
+    if name.endswith("-frozen") or not (name == "iso" or name.startswith("iso-")):
+        return []
+    direct = LEGACY_CONTROLS.get(name, [name.removeprefix("iso-")])
+    frozen = [f"{name}-frozen", *(f"{c}-frozen" for c in direct)]
+    return list(dict.fromkeys([*direct, *frozen]))
+
+
+def _largest_fixed_params(strategies: dict) -> int | None:
+    """The largest final parameter count among the scenario's runs whose hidden widths never changed."""
+    fixed = [r["params"] for runs in strategies.values() for r in runs if not hidden_widths_change(r)]
+    return max(fixed) if fixed else None
+
+
+def _strategy_row(name: str, runs: list[dict], largest_fixed: int | None) -> str:
+    cells = [_mean_std([r[key] * scale if r[key] is not None else None for r in runs]) for key, _, scale in COLUMNS]
+    ci = _interval([r["average_accuracy"] * 100 for r in runs])
+    params = float(np.mean([r["params"] for r in runs]))
+    ratio = f"{params / largest_fixed:.2f}" if largest_fixed else "n/a"
+    seconds = _mean_std([r["train_seconds"] for r in runs])
+    rest = " | ".join(cells[1:])
+    return f"| {name} | {len(runs)} | {cells[0]} | {ci} | {rest} | {int(params):,} | {ratio} | {seconds} |"
+
+
 def comparison_table(summaries: list[dict]) -> str:
-    """A markdown table per scenario: one row per strategy, mean ± std over seeds (percent)."""
+    """A markdown table per scenario: one row per strategy, mean ± std over seeds (percent), the 95% interval of the
+    average accuracy, the final parameters and their ratio to the scenario's largest fixed-topology run; then the
+    removal table (if any removal) and the paired "does topology help?" table (if any iso strategy has a control)."""
     blocks = []
     for scenario, strategies in _grouped(summaries).items():
         backbone = next(iter(strategies.values()))[0]["config"]["backbone"]["type"]
         lines = [
             f"### {scenario} ({backbone})",
             "",
-            "| strategy | seeds | avg acc (%) | forgetting (%) | BWT (%) | params | train s |",
-            "|---|---|---|---|---|---|---|",
+            "| strategy | seeds | avg acc (%) | avg acc 95% CI (%) | forgetting (%) | BWT (%) | params "
+            "| params / largest fixed | train s |",
+            "|---|---|---|---|---|---|---|---|---|",
         ]
+        largest_fixed = _largest_fixed_params(strategies)
         for name, runs in sorted(strategies.items(), key=lambda kv: -np.mean([r["average_accuracy"] for r in kv[1]])):
-            cells = [
-                _mean_std([r[key] * scale if r[key] is not None else None for r in runs]) for key, _, scale in COLUMNS
-            ]
-            params = int(np.mean([r["params"] for r in runs]))
-            seconds = _mean_std([r["train_seconds"] for r in runs])
-            lines.append(f"| {name} | {len(runs)} | {' | '.join(cells)} | {params:,} | {seconds} |")
+            lines.append(_strategy_row(name, runs, largest_fixed))
         blocks.append("\n".join(lines))
         if any(r.get("removals") for runs in strategies.values() for r in runs):
             blocks.append(removal_table(strategies))
+        if topology := topology_table(strategies):
+            blocks.append(topology)
     return "\n\n".join(blocks)
 
 
@@ -87,108 +142,55 @@ def removal_table(strategies: dict) -> str:
     return "Removals (retained: the experiences kept at the removal)\n\n" + "\n".join(lines)
 
 
-def _plot_scenario(scenario: str, strategies: dict, out: Path) -> list[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    names = sorted(strategies)
-    matrices = {n: np.mean([r["accuracy_matrix"] for r in strategies[n]], axis=0) for n in names}
-    paths = []
-
-    cols = min(len(names), 5)
-    rows = -(-len(names) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 2.6 * rows), squeeze=False)
-    for ax, name in zip(axes.flat, names, strict=False):
-        matrix = matrices[name]
-        ax.imshow(matrix, vmin=0, vmax=1, cmap="viridis", aspect="auto")
-        for (i, j), value in np.ndenumerate(matrix):
-            ax.text(j, i, f"{100 * value:.0f}", ha="center", va="center", fontsize=6, color="white")
-        ax.set_xticks(range(matrix.shape[1]))
-        ax.set_yticks(range(matrix.shape[0]), ["all"] if matrix.shape[0] == 1 else range(matrix.shape[0]))
-        ax.set_title(name, fontsize=9)
-        ax.set_xlabel("tested exp", fontsize=7)
-        ax.set_ylabel("after training", fontsize=7)
-        ax.tick_params(labelsize=6)
-    for ax in list(axes.flat)[len(names) :]:
-        ax.axis("off")
-    fig.suptitle(f"{scenario}: accuracy matrices (mean over seeds)")
-    fig.tight_layout()
-    paths.append(out / f"{scenario}-accuracy-matrices.png")
-    fig.savefig(paths[-1], dpi=110)
-    plt.close(fig)
-
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-    for name in names:
-        curve = 100 * np.mean([r["accuracy_seen"] for r in strategies[name]], axis=0)
-        if len(curve) == 1:  # joint training: one evaluation, drawn as a reference line
-            left.axhline(curve[0], linestyle="--", color="gray", label=f"{name} (all at once)")
-        else:
-            left.plot(np.arange(1, len(curve) + 1), curve, marker="o", label=name)
-    left.set_xlabel("experiences trained")
-    left.set_ylabel("average accuracy on seen experiences (%)")
-    left.legend(fontsize=7)
-    forgetting = [np.mean([r["forgetting"] or 0 for r in strategies[n]]) * 100 for n in names]
-    right.bar(names, forgetting)
-    right.set_ylabel("forgetting (%)")
-    right.tick_params(axis="x", rotation=45, labelsize=8)
-    fig.suptitle(scenario)
-    fig.tight_layout()
-    paths.append(out / f"{scenario}-accuracy-and-forgetting.png")
-    fig.savefig(paths[-1], dpi=110)
-    plt.close(fig)
-    return paths
+def paired_comparison(runs: list[dict], controls: list[dict]) -> dict:
+    """iso minus control, per seed: the final average accuracy difference in percentage points (stats of
+    `paired_difference` when n >= 2, else mean only) and the ratio of mean final parameters, over the seeds present
+    in both (a seed run twice counts once: its last summary). `dropped`: the seeds without a partner."""
+    mine, theirs = ({r["seed"]: r for r in group} for group in (runs, controls))
+    seeds = sorted(mine.keys() & theirs.keys())
+    a = [100 * mine[s]["average_accuracy"] for s in seeds]
+    b = [100 * theirs[s]["average_accuracy"] for s in seeds]
+    result = {"n": len(seeds), "seeds": seeds, "dropped": sorted(mine.keys() ^ theirs.keys())}
+    if len(seeds) >= 2:
+        result.update(paired_difference(a, b))
+    elif seeds:
+        result["mean"] = a[0] - b[0]
+    if seeds:
+        result["params_ratio"] = float(np.mean([mine[s]["params"] for s in seeds])) / float(
+            np.mean([theirs[s]["params"] for s in seeds])
+        )
+    return result
 
 
-def _plot_widths(scenario: str, strategies: dict, out: Path) -> list[Path]:
-    """Hidden widths after every epoch, for runs whose topology changed; dotted lines mark appended experiences,
-    dashed red lines removed ones (the width right after a removal is drawn at the line)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    changing = {
-        name: runs[0]["widths_history"]
-        for name, runs in sorted(strategies.items())
-        if len({tuple(e["widths"][1:-1]) for e in runs[0].get("widths_history", [])}) > 1  # hidden widths
-    }
-    if not changing:
-        return []
-    fig, ax = plt.subplots(figsize=(8, 4))
-    for name, history in changing.items():
-        x = _epoch_axis(history)
-        for k in range(len(history[0]["widths"]) - 2):
-            ax.plot(x, [e["widths"][k + 1] for e in history], label=f"{name} hidden {k}")
-    history = next(iter(changing.values()))
-    x = _epoch_axis(history)
-    for i in range(1, len(history)):
-        if history[i].get("event") == "remove":
-            ax.axvline(x[i], color="red", linestyle="--", linewidth=1)
-        elif history[i]["step"] != history[i - 1]["step"]:
-            ax.axvline(x[i] - 0.5, color="gray", linestyle=":", linewidth=1)
-    ax.set_xlabel("epoch (dotted: experience appended; dashed red: experience removed)")
-    ax.set_ylabel("width (neurons)")
-    ax.legend(fontsize=7)
-    ax.set_title(f"{scenario}: hidden widths (seed {strategies[next(iter(changing))][0]['seed']})")
-    fig.tight_layout()
-    path = out / f"{scenario}-widths.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return [path]
+def _topology_row(name: str, control: str, c: dict) -> str:
+    n = f"{c['n']}" + (f" (unpaired seeds dropped: {', '.join(map(str, c['dropped']))})" if c["dropped"] else "")
+    if c["n"] == 0:
+        return f"| {name} | {control} | {n} | n/a | n=0: no paired seeds | n/a | n/a |"
+    ratio = f"{c['params_ratio']:.2f}"
+    if c["n"] == 1:
+        return f"| {name} | {control} | {n} | {c['mean']:+.2f} | {NO_INTERVAL} | n/a | {ratio} |"
+    ci = f"[{c['ci_low']:+.2f}, {c['ci_high']:+.2f}]"
+    return f"| {name} | {control} | {n} | {c['mean']:+.2f} | {ci} | {c['p_value']:.3g} | {ratio} |"
 
 
-def _epoch_axis(history: list[dict]) -> list[float]:
-    """x of each widths record: epochs count 1, 2, ...; a removal sits half-way between two epochs."""
-    x, epochs = [], 0
-    for record in history:
-        if record.get("event") == "remove":
-            x.append(epochs + 0.5)
-        else:
-            epochs += 1
-            x.append(epochs)
-    return x
+def topology_table(strategies: dict) -> str:
+    """ "Does topology help?": per isotropic strategy and each of its controls present (control_of), the paired
+    per-seed difference of final average accuracy and the parameter ratio. Empty when no strategy has a control."""
+    rows = [
+        _topology_row(name, control, paired_comparison(strategies[name], strategies[control]))
+        for name in sorted(strategies)
+        for control in control_of(name)
+        if control in strategies
+    ]
+    if not rows:
+        return ""
+    header = [
+        "Does topology help? (iso strategy minus control, paired by seed: final average accuracy)",
+        "",
+        "| strategy | control | n | Δ avg acc (pp) | 95% CI (pp) | p (paired t) | params ratio |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    return "\n".join(header + rows)
 
 
 def write_report(directory: Path, out: Path) -> Path:
@@ -197,7 +199,7 @@ def write_report(directory: Path, out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     sections = ["# isocl report", "", comparison_table(summaries), ""]
     for scenario, strategies in _grouped(summaries).items():
-        for path in _plot_scenario(scenario, strategies, out) + _plot_widths(scenario, strategies, out):
+        for path in plot_scenario(scenario, strategies, out) + plot_widths(scenario, strategies, out):
             sections.append(f"![{path.stem}]({path.name})")
     report = out / "report.md"
     report.write_text("\n".join(sections) + "\n")

@@ -29,6 +29,11 @@ def append_jsonl(path: Path, record: dict) -> None:
         f.flush()
 
 
+def plain(data: dict) -> dict:
+    """`data` with JSON's types only (tuples as lists, tensors as lists): what writing and reading it back gives."""
+    return json.loads(json.dumps(data, default=_plain))
+
+
 def read_json(path: Path) -> dict:
     return json.loads(Path(path).read_text())
 

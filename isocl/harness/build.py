@@ -1,0 +1,82 @@
+"""Build what a run trains: the model (backbone + classifier), its optimiser, and the strategy with the harness's
+plugins, the scenario's head policy and, for `iso-X`, the topology policy."""
+
+import warnings
+from dataclasses import dataclass
+
+from avalanche.training.plugins import EvaluationPlugin
+from torch import nn
+
+from isocl.cl import (
+    Classifier,
+    EpochProgress,
+    IncrementalHead,
+    PenaltyPlugin,
+    TopologyPlugin,
+    WidthRecorder,
+    build_classifier,
+)
+from isocl.cl.strategy import StrategyContext, StrategySpec, split_parameters
+from isocl.data import Stream
+from isocl.harness.config import Scenario
+from isocl.harness.optimizers import OPTIMIZERS
+from isocl.nn import build_backbone
+
+
+def backbone_spec(scenario: Scenario, stream: Stream) -> dict:
+    sizes = [stream.input_size, *scenario.backbone.hidden, stream.n_classes]
+    return {"type": scenario.backbone.type, "sizes": sizes, **scenario.backbone.options}
+
+
+def build_model(spec: dict, stream: Stream) -> Classifier:
+    tasks = [e.classes for e in stream.experiences] if stream.setting == "task" else None
+    return build_classifier(build_backbone(spec), stream.n_classes, tasks)
+
+
+def build_optimizer(scenario: Scenario, model: nn.Module):
+    cfg = scenario.optimizer
+    return OPTIMIZERS.get(cfg.name)(model.parameters(), cfg.lr, cfg.weight_decay, cfg.momentum)
+
+
+def param_count(model: Classifier) -> int:
+    return sum(p.numel() for p in model.backbone.parameters())
+
+
+def _silent_evaluator() -> EvaluationPlugin:
+    """isocl evaluates by itself; Avalanche's evaluator only has to exist (and not warn that it logs nothing)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "No loggers specified")
+        return EvaluationPlugin(loggers=[])
+
+
+@dataclass
+class BuiltStrategy:
+    strategy: object  # the Avalanche strategy
+    recorder: WidthRecorder
+    harness_plugins: list  # isocl's own bookkeeping: never checkpointed
+
+
+def build_strategy(scenario: Scenario, spec: StrategySpec, params: dict, model, optimizer, device, progress):
+    """The strategy with, before its own plugins: the backbone's penalty, progress, the incremental head (when
+    the scenario asks for it) and the topology policy (iso- variants); after them: the width recorder."""
+    own, policy = split_parameters(spec, params)
+    recorder = WidthRecorder()
+    bookkeeping = [PenaltyPlugin(), EpochProgress(progress)]
+    early = [*bookkeeping]
+    if scenario.head == "incremental":
+        early.append(IncrementalHead())
+    if policy is not None:
+        early.append(TopologyPlugin(policy))
+    ctx = StrategyContext(
+        model=model,
+        optimizer=optimizer,
+        criterion=nn.CrossEntropyLoss(),
+        train_mb_size=scenario.batch_size,
+        train_epochs=scenario.epochs,
+        eval_mb_size=scenario.eval_batch_size,
+        device=device,
+        plugins=early,
+        late_plugins=[recorder],
+        evaluator=_silent_evaluator(),
+    )
+    return BuiltStrategy(spec.builder(ctx, **own), recorder, [*bookkeeping, recorder])
