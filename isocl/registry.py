@@ -1,7 +1,7 @@
 """A name -> object registry: what the CLI, the scenario files and the W&B config call things."""
 
 import fnmatch
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 
 class Registry:
@@ -30,3 +30,7 @@ class Registry:
 
     def __contains__(self, name: str) -> bool:
         return name in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        """The registered names, sorted (so `sorted(registry)` and `list(registry)` list what may be asked for)."""
+        return iter(self.names())

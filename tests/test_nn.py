@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from isocl.nn import IsoMLP, TanhMLP, build_backbone, isotropic, isotropic_gain
+from isocl.nn import IsoMLP, ReLUMLP, TanhMLP, build_backbone, isotropic, isotropic_gain
 
 from .nets import random_orthogonal
 
@@ -81,9 +81,10 @@ def test_penalty_is_the_psi_decay():
     assert torch.isclose(net.penalty(), torch.tensor(0.1 * (5 * 1.0 + 3 * 4.0)))
     assert IsoMLP([4, 5, 3], psi="trainable").penalty() == 0
     assert TanhMLP([4, 5, 3]).penalty() == 0
+    assert ReLUMLP([4, 5, 3]).penalty() == 0
 
 
-@pytest.mark.parametrize("cls", [IsoMLP, TanhMLP])
+@pytest.mark.parametrize("cls", [IsoMLP, TanhMLP, ReLUMLP])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_any_batch_and_dtype_and_backward(cls, dtype):
     net = cls([12, 8, 8, 3]).to(dtype)
@@ -96,21 +97,57 @@ def test_any_batch_and_dtype_and_backward(cls, dtype):
     assert all(p.grad is not None for p in net.parameters() if p.requires_grad)
 
 
-def test_tanh_mlp_is_the_elementwise_network(float64):
-    net = TanhMLP([5, 6, 4, 2], init="xavier_uniform")
+@pytest.mark.parametrize(("cls", "nonlinearity"), [(TanhMLP, torch.tanh), (ReLUMLP, torch.relu)])
+def test_elementwise_mlps_are_the_elementwise_networks(float64, cls, nonlinearity):
+    torch.manual_seed(0)
+    net = cls([5, 6, 4, 2], init="xavier_uniform")
+    with torch.no_grad():
+        for layer in net.maps:
+            layer.bias.normal_()
     x = torch.randn(3, 5)
-    h = torch.tanh(x @ net.maps[0].weight.T + net.maps[0].bias)
-    h = torch.tanh(h @ net.maps[1].weight.T + net.maps[1].bias)
+    h = nonlinearity(x @ net.maps[0].weight.T + net.maps[0].bias)
+    h = nonlinearity(h @ net.maps[1].weight.T + net.maps[1].bias)
     assert torch.allclose(net(x), h @ net.maps[2].weight.T + net.maps[2].bias, atol=1e-14)
+    assert (h == 0).any() == (cls is ReLUMLP)  # tanh is never 0 off the origin; ReLU zeroes negatives
 
 
-@pytest.mark.parametrize("cls", [IsoMLP, TanhMLP])
+def test_relu_mlp_defaults_to_the_linear_layer_init():
+    torch.manual_seed(0)
+    net = ReLUMLP([40, 30, 2])
+    bound = 1 / 40**0.5  # kaiming_uniform with a = sqrt(5): U(-1/sqrt(fan_in), 1/sqrt(fan_in)), as nn.Linear
+    assert net.init == "kaiming_uniform" and net.maps[0].weight.abs().max() <= bound
+    assert net.maps[0].weight.abs().max() > 0.9 * bound
+
+
+@pytest.mark.parametrize("cls", [IsoMLP, TanhMLP, ReLUMLP])
 def test_spec_rebuilds_the_same_network(cls):
     net = cls([6, 5, 4, 3])
     twin = build_backbone(net.spec())
     twin.load_state_dict(net.state_dict())
     x = torch.randn(2, 6)
     assert type(twin) is cls and torch.equal(twin(x), net(x))
+
+
+@pytest.mark.parametrize("cls", [IsoMLP, TanhMLP, ReLUMLP])
+def test_image_batches_are_flattened_in_channel_height_width_order(float64, cls):
+    net = cls([12, 5, 3], input_shape=(3, 2, 2))
+    x = torch.randn(4, 3, 2, 2)
+    assert net.input_shape == (3, 2, 2) and net.spec()["input_shape"] == [3, 2, 2]
+    assert torch.equal(net(x), net(x.reshape(4, 12)))  # what torch's flatten(1) gives: C, then H, then W
+    with pytest.raises(ValueError, match=r"expected input of shape \(B, 3, 2, 2\) or \(B, 12\), got \(4, 13\)"):
+        net(torch.randn(4, 13))
+
+
+def test_input_shape_must_hold_the_input_width():
+    with pytest.raises(ValueError, match=r"input_shape=\(3, 2, 2\) holds 12 values, but sizes\[0\].* is 10"):
+        IsoMLP([10, 4, 3], input_shape=(3, 2, 2))
+    with pytest.raises(ValueError, match="input_shape=.*one sample's shape"):
+        TanhMLP([10, 4, 3], input_shape=(10, 0))
+
+
+def test_an_old_spec_without_input_shape_rebuilds_flat():
+    spec = dict(type="tanh_mlp", sizes=[6, 5, 3], init="orthogonal")  # checkpoints written before input_shape
+    assert build_backbone(spec).input_shape == (6,)
 
 
 @pytest.mark.parametrize(
@@ -120,7 +157,7 @@ def test_spec_rebuilds_the_same_network(cls):
         (dict(sizes=[10, 0, 3]), "sizes"),
         (dict(sizes=[10, 4, 3], psi="sometimes"), "psi='sometimes'.*trainable_decay"),
         (dict(sizes=[10, 4, 3], intrinsic_length="x"), "intrinsic_length='x'"),
-        (dict(sizes=[10, 4, 3], init="zeros"), "init='zeros'.*orthogonal"),
+        (dict(sizes=[10, 4, 3], init="zeros"), "init='zeros'.*kaiming_uniform.*orthogonal.*xavier_normal"),
         (dict(sizes=[10, 4, 3], activation="relu"), "activation 'relu'"),
         (dict(sizes=[10, 4, 3], intrinsic_length_init=0.0), "intrinsic_length_init"),
     ],

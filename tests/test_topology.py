@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from isocl import topology as T
-from isocl.nn import IsoMLP, TanhMLP
+from isocl.nn import IsoMLP, ReLUMLP, TanhMLP
 from isocl.topology.layout import apply_step
 
 from .nets import inputs, make_net, random_orthogonal
@@ -106,8 +106,8 @@ def test_add_and_remove_outputs_keep_the_other_outputs(float64, reshaped):
     assert torch.equal(net(x).detach(), before[:, kept])
 
 
-@pytest.mark.parametrize("cls", [IsoMLP, TanhMLP])
-def test_outputs_change_on_either_backbone(cls):
+@pytest.mark.parametrize("cls", [IsoMLP, TanhMLP, ReLUMLP])
+def test_outputs_change_on_every_backbone(cls):
     net = cls([6, 5, 4])
     x = torch.randn(3, 6)
     before = net(x).detach()
@@ -235,9 +235,17 @@ def test_expectation_mode_folds_the_correction_into_the_bias(float64):
     assert error < 0.05  # approximate: g_k is replaced by its batch mean
 
 
-def test_topology_needs_an_isotropic_net():
-    with pytest.raises(TypeError, match="elementwise"):
-        T.prune(TanhMLP([4, 6, 2]), 0, 1)
+@pytest.mark.parametrize(("cls", "kind"), [(TanhMLP, "tanh_mlp"), (ReLUMLP, "relu_mlp")])
+def test_topology_needs_an_isotropic_net(cls, kind):
+    net = cls([4, 6, 2])
+    with pytest.raises(TypeError, match=rf"prune needs an isotropic backbone.*{cls.__name__} \({kind}\) is not "):
+        T.prune(net, 0, 1)
+    assert net.sizes == [4, 6, 2]
+
+
+def test_a_network_without_the_contract_is_named():
+    with pytest.raises(TypeError, match="Sequential does not meet the backbone contract"):
+        list(T.parameter_axes(torch.nn.Sequential(torch.nn.Linear(2, 3))))
 
 
 @pytest.mark.parametrize(

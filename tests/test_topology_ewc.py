@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from isocl import topology as T
 from isocl.cl import build_classifier
-from isocl.cl.ewc import TopologyEWC, _projections, fisher_factors
+from isocl.cl.ewc import FactoredEWC, _projections, fisher_factors
 from isocl.nn import IsoMLP
 from isocl.topology.layout import apply_step, parameter_axes
 
@@ -25,7 +25,7 @@ def fitted_ewc(seed=0):
                 layer.psi.normal_(std=0.3)
     model = build_classifier(net, 4, None)
     x, y = torch.randn(12, 6), torch.randint(0, 4, (12,))
-    ewc = TopologyEWC(ewc_lambda=3.0)
+    ewc = FactoredEWC(ewc_lambda=3.0)
     ewc.factors[0] = fisher_factors(model, x, y, None)
     ewc.anchor = {name: p.detach().clone() for name, p, _ in parameter_axes(net)}
     with torch.no_grad():  # move away from the anchor so that the penalty is not zero

@@ -8,6 +8,7 @@
 Images are kept as uint8 (N, C, H, W); everything else as float32 (N, D). Labels are int64.
 """
 
+import hashlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,6 +35,15 @@ class TensorData:
     @property
     def n_classes(self) -> int:
         return len(self.classes)
+
+    def digest(self) -> str:
+        """sha256 of the tensors and class names: the data's identity in a run's fingerprint."""
+        h = hashlib.sha256()
+        for t in (self.train_x, self.train_y, self.test_x, self.test_y):
+            h.update(str((tuple(t.shape), str(t.dtype))).encode())
+            h.update(t.contiguous().numpy().tobytes())
+        h.update("\n".join(self.classes).encode())
+        return h.hexdigest()
 
 
 class DatasetNotFoundError(FileNotFoundError):

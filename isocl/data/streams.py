@@ -3,8 +3,11 @@
 Classes are relabelled in stream order (the class_order), so experience i holds labels [i*c, (i+1)*c) with
 c = n_classes / n_experiences, and in the task setting its task label is i. The same relabelled tensors feed
 the Avalanche benchmark (training) and isocl's own evaluation, so both agree on every label.
+
+Samples keep their shape (images (C, H, W), feature vectors (D,)) as float32; a backbone flattens what it needs.
 """
 
+import math
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -40,8 +43,14 @@ class Stream:
     test: TensorDataset = field(repr=False)
 
     @property
+    def input_shape(self) -> tuple[int, ...]:
+        """The shape of one sample, e.g. (3, 32, 32) or (64,)."""
+        return tuple(self.train.tensors[0].shape[1:])
+
+    @property
     def input_size(self) -> int:
-        return self.train.tensors[0].shape[1]
+        """The number of values in one sample (the input width of an MLP)."""
+        return math.prod(self.input_shape)
 
     @property
     def n_tasks(self) -> int:
@@ -93,10 +102,12 @@ def resolve_class_order(order, n_classes: int, seed: int) -> list[int]:
 
 
 def standardise(train: Tensor, test: Tensor) -> tuple[Tensor, Tensor]:
-    """Per-feature (per-pixel) standardisation by training-set statistics, as in the paper."""
-    mean, std = train.mean(0), train.std(0)
+    """Per-feature standardisation by training-set statistics, as in the paper: a feature is one position of a
+    sample (one channel of one pixel for images). Computed on the flattened view, returned in the input shapes."""
+    flat_train, flat_test = train.flatten(1), test.flatten(1)
+    mean, std = flat_train.mean(0), flat_train.std(0)
     std = torch.where(std > 0, std, torch.ones_like(std))  # constant features (digits' border) stay 0
-    return (train - mean) / std, (test - mean) / std
+    return ((flat_train - mean) / std).view_as(train), ((flat_test - mean) / std).view_as(test)
 
 
 def build_stream(
@@ -115,7 +126,7 @@ def build_stream(
     order = resolve_class_order(class_order, data.n_classes, seed)
     relabel = torch.empty(data.n_classes, dtype=torch.long)
     relabel[torch.tensor(order)] = torch.arange(data.n_classes)
-    train_x, test_x = data.train_x.flatten(1).float(), data.test_x.flatten(1).float()
+    train_x, test_x = data.train_x.float(), data.test_x.float()
     if standardised:
         train_x, test_x = standardise(train_x, test_x)
     train_y, test_y = relabel[data.train_y], relabel[data.test_y]

@@ -1,80 +1,41 @@
-"""Multi-layer perceptrons: the isotropic network of the paper and its elementwise-tanh baseline.
+"""Multi-layer perceptrons: the shared base of every MLP backbone, and the isotropic network of the paper.
 
 Maps are numbered k = 0..L and hidden layers k = 0..L-1; hidden layer k is the output of map k, and map L
-produces the outputs (paper notes §2.1). Both networks store map k as `maps[k]` with `weight` (n_k, n_{k-1})
-and `bias` (n_k,), so topology operations, optimisers and checkpoints see the same names on either.
+produces the outputs (paper notes §2.1). Every MLP stores map k as `maps[k]` with `weight` (n_k, n_{k-1})
+and `bias` (n_k,), so topology operations, optimisers and checkpoints see the same names on each.
 """
 
-from typing import NamedTuple
+from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from isocl.nn.activation import SMALL_BALL, isotropic_gain, radial_function
+from isocl.nn.backbones import register_backbone
+from isocl.nn.contract import Axes, MapTrace
+from isocl.nn.maps import INITS, Affine, check_input_shape, check_sizes, choice
 
 INTRINSIC_LENGTH_MODES = ("none", "constant", "trainable")
 PSI_MODES = ("none", "constant", "trainable", "trainable_decay", "expectation")
-INITS = ("orthogonal", "xavier_normal", "xavier_uniform", "kaiming_uniform")
 
 
-def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
-    if value not in allowed:
-        raise ValueError(f"{name}={value!r} is not valid; choose one of {list(allowed)}")
-    return value
+class MLPBackbone(nn.Module):
+    """What every MLP backbone shares (the `Backbone` contract): maps, sizes, axes, spec, flattening, penalty.
 
+    A subclass sets `maps` and `isotropic`, calls `_set_shape` first in its constructor and lists its
+    constructor options in `options()`; register_backbone gives it `kind`.
+    """
 
-def _check_sizes(sizes) -> list[int]:
-    sizes = list(sizes)
-    if len(sizes) < 2 or not all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in sizes):
-        raise ValueError(
-            f"sizes={sizes!r} is not valid: give the input, hidden and output widths as positive ints, "
-            "e.g. [3072, 1000, 1000, 10]"
-        )
-    return sizes
-
-
-def _initialise(weight: Tensor, init: str) -> None:
-    if init == "orthogonal":
-        nn.init.orthogonal_(weight)  # every singular value is 1 (the author's default)
-    elif init == "xavier_normal":
-        nn.init.xavier_normal_(weight)
-    elif init == "xavier_uniform":
-        nn.init.xavier_uniform_(weight)
-    else:
-        nn.init.kaiming_uniform_(weight, a=5**0.5)  # nn.Linear's default
-
-
-class MapTrace(NamedTuple):
-    """What map k saw in a forward pass: per-sample dL/dW_k = delta_k inputs^T, dL/db_k = delta_k and
-    dL/dpsi_k = gain delta_k, where delta_k = dL/dpreactivation."""
-
-    inputs: Tensor  # (B, n_{k-1})
-    preactivation: Tensor  # (B, n_k)
-    gain: Tensor | None  # (B, 1) for maps with psi terms
-
-
-class Affine(nn.Module):
-    """One map: z = W a + b (+ psi * g for isotropic networks). psi is None where the map has none."""
-
-    def __init__(self, n_in: int, n_out: int, init: str, psi: str | None = None):
-        super().__init__()
-        self.weight = nn.Parameter(torch.empty(n_out, n_in))
-        self.bias = nn.Parameter(torch.zeros(n_out))
-        if psi is None:
-            self.register_parameter("psi", None)
-        else:  # "constant" psi changes only through neurodegeneration
-            self.psi = nn.Parameter(torch.zeros(n_out), requires_grad=psi != "constant")
-        _initialise(self.weight, init)
-
-    def extra_repr(self) -> str:
-        return f"{self.weight.shape[1]} -> {self.weight.shape[0]}, psi={self.psi is not None}"
-
-
-class _MLP(nn.Module):
-    """What both backbones share: the maps, their sizes and a (zero) penalty."""
-
+    kind: str
+    isotropic: bool = False
     maps: nn.ModuleList
+    input_shape: tuple[int, ...]
+
+    def _set_shape(self, sizes, input_shape) -> list[int]:
+        sizes = check_sizes(sizes)
+        self.input_shape = check_input_shape(input_shape, sizes[0])
+        return sizes
 
     @property
     def sizes(self) -> list[int]:
@@ -85,26 +46,49 @@ class _MLP(nn.Module):
     def n_hidden(self) -> int:
         return len(self.maps) - 1
 
+    def parameter_axes(self) -> Iterator[tuple[str, nn.Parameter, Axes]]:
+        """maps[k].weight has rows in layer k and columns in layer k-1 (the fixed input for k = 0, so no axis);
+        bias and psi of map k live in layer k. Anything else a subclass holds (intrinsic lengths) is a scalar."""
+        for k, layer in enumerate(self.maps):
+            yield f"maps.{k}.weight", layer.weight, ({0: k, 1: k - 1} if k else {0: k})
+            yield f"maps.{k}.bias", layer.bias, {0: k}
+            if layer.psi is not None:
+                yield f"maps.{k}.psi", layer.psi, {0: k}
+
+    def options(self) -> dict:
+        """The constructor's keyword options, as this network was built."""
+        return {}
+
+    def spec(self) -> dict:
+        """Constructor arguments that rebuild a network of the current shape (for checkpoints)."""
+        return dict(type=self.kind, sizes=self.sizes, input_shape=list(self.input_shape), **self.options())
+
     def penalty(self) -> Tensor:
         """Regularisation term to add to the loss (zero unless a subclass defines one)."""
         return self.maps[0].weight.new_zeros(())
 
     def _flatten(self, x: Tensor) -> Tensor:
+        """(B, *input_shape), or any (B, ...) of n_in values per sample, as (B, n_in)."""
         x = x.flatten(1) if x.dim() > 2 else x
         if x.dim() != 2 or x.shape[1] != self.sizes[0]:
-            raise ValueError(f"expected input of shape (B, {self.sizes[0]}), got {tuple(x.shape)}")
+            shapes = ", ".join(str(n) for n in self.input_shape)
+            flat = f" or (B, {self.sizes[0]})" if len(self.input_shape) > 1 else ""
+            raise ValueError(f"expected input of shape (B, {shapes}){flat}, got {tuple(x.shape)}")
         return x
 
 
-class IsoMLP(_MLP):
+@register_backbone("iso_mlp")
+class IsoMLP(MLPBackbone):
     """The generalised isotropic perceptron (paper notes §2.1).
 
     z_0 = W_0 x + b_0;  z_k = g_{k-1} (W_k z_{k-1} + psi_k) + b_k;  y = z_L,
     with g_k = sigma(m_k) / m_k, m_k = sqrt(|z_k|^2 + o_k). Each hidden layer has an intrinsic length o_k >= 0,
-    stored as log o_k so that it stays positive, and maps 1..L have a psi correction vector.
+    stored as log o_k so that it stays positive, and maps 1..L have a psi correction vector. The activation
+    acts on each hidden layer through its norm only, so the network is `isotropic`: the topology operations apply.
 
     Args:
         sizes: widths including input and output, e.g. [3072, 1000, 1000, 10].
+        input_shape: the shape of one sample, e.g. (3, 32, 32) (None: flat, (sizes[0],)).
         activation: the radial function sigma ("tanh" or "log1p").
         intrinsic_length: "none" (o = 0), "constant" (changed only by neurodegeneration) or "trainable".
         psi: "none", "constant", "trainable", "trainable_decay" (trainable, penalty() adds psi_decay |psi|^2) or
@@ -112,10 +96,13 @@ class IsoMLP(_MLP):
         init: weight initialisation; biases and psi start at 0.
     """
 
+    isotropic = True
+
     def __init__(
         self,
         sizes,
         *,
+        input_shape: tuple[int, ...] | None = None,
         activation: str = "tanh",
         intrinsic_length: str = "trainable",
         psi: str = "trainable_decay",
@@ -125,12 +112,12 @@ class IsoMLP(_MLP):
         eps: float = SMALL_BALL,
     ):
         super().__init__()
-        sizes = _check_sizes(sizes)
+        sizes = self._set_shape(sizes, input_shape)
         radial_function(activation)
         self.activation = activation
-        self.intrinsic_length_mode = _choice("intrinsic_length", intrinsic_length, INTRINSIC_LENGTH_MODES)
-        self.psi_mode = _choice("psi", psi, PSI_MODES)
-        self.init = _choice("init", init, INITS)
+        self.intrinsic_length_mode = choice("intrinsic_length", intrinsic_length, INTRINSIC_LENGTH_MODES)
+        self.psi_mode = choice("psi", psi, PSI_MODES)
+        self.init = choice("init", init, INITS)
         if intrinsic_length_init <= 0:
             raise ValueError(f"intrinsic_length_init={intrinsic_length_init} must be > 0 (it is stored as a log)")
         self.intrinsic_length_init = float(intrinsic_length_init)
@@ -148,11 +135,8 @@ class IsoMLP(_MLP):
         )
         self.mean_gains: list[Tensor | None] = [None] * self.n_hidden  # last training batch's E[g_k]
 
-    def spec(self) -> dict:
-        """Constructor arguments that rebuild a network of the current shape (for checkpoints)."""
+    def options(self) -> dict:
         return dict(
-            type="iso_mlp",
-            sizes=self.sizes,
             activation=self.activation,
             intrinsic_length=self.intrinsic_length_mode,
             psi=self.psi_mode,
@@ -175,7 +159,7 @@ class IsoMLP(_MLP):
     def gains(self, z: Tensor, k: int) -> Tensor:
         return isotropic_gain(z, self.intrinsic_length(k), self.activation, self.eps)
 
-    def forward(self, x: Tensor, trace: list | None = None) -> Tensor:
+    def forward(self, x: Tensor, trace: list[MapTrace] | None = None) -> Tensor:
         """Logits; with a `trace` list, also appends one `MapTrace` per map (for per-sample gradients)."""
         first = self.maps[0]
         x = self._flatten(x)
@@ -200,37 +184,3 @@ class IsoMLP(_MLP):
         if self.psi_mode != "trainable_decay":
             return super().penalty()
         return self.psi_decay * sum(m.psi.square().sum() for m in self.maps[1:])
-
-
-class TanhMLP(_MLP):
-    """The elementwise-tanh baseline: the same maps and constructor shape, with a_k = tanh(z_k) per neuron."""
-
-    def __init__(self, sizes, *, init: str = "orthogonal"):
-        super().__init__()
-        sizes = _check_sizes(sizes)
-        self.init = _choice("init", init, INITS)
-        self.maps = nn.ModuleList(Affine(n_in, n_out, init) for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True))
-
-    def spec(self) -> dict:
-        return dict(type="tanh_mlp", sizes=self.sizes, init=self.init)
-
-    def forward(self, x: Tensor, trace: list | None = None) -> Tensor:
-        z = self._flatten(x)
-        for k, layer in enumerate(self.maps):
-            a = torch.tanh(z) if k else z
-            z = F.linear(a, layer.weight, layer.bias)
-            if trace is not None:
-                trace.append(MapTrace(a, z, None))
-        return z
-
-
-BACKBONES = {"iso_mlp": IsoMLP, "tanh_mlp": TanhMLP}
-
-
-def build_backbone(spec: dict) -> _MLP:
-    """Rebuild a network from its `spec()` (its current sizes included)."""
-    spec = dict(spec)
-    kind = spec.pop("type", None)
-    if kind not in BACKBONES:
-        raise ValueError(f"unknown backbone type {kind!r}; choose one of {sorted(BACKBONES)}")
-    return BACKBONES[kind](**spec)

@@ -1,4 +1,6 @@
-"""Pure, function-preserving surgery on isotropic networks, and the records that let state follow it."""
+"""Pure, function-preserving surgery on any backbone that meets the contract (isocl.nn.Backbone; hidden-layer
+operations need isotropic=True), and the records that let state follow it. Safe in any loop: a live autograd graph
+does not stop the next backward after a shape change (see layout.replace_data)."""
 
 from isocl.topology.layout import parameter_axes, transform
 from isocl.topology.ops import (

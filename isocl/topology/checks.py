@@ -5,19 +5,23 @@ import functools
 import torch
 from torch import nn
 
-from isocl.nn import IsoMLP
+from isocl.topology.layout import replace_data
 
 
 def check_isotropic(net: nn.Module, op: str) -> None:
-    if not isinstance(net, IsoMLP):
+    """Rotating, growing, pruning or releasing a hidden layer is exact only on a backbone declaring isotropic=True."""
+    if not getattr(net, "isotropic", False):
+        kind = getattr(net, "kind", None)
         raise TypeError(
-            f"{op} needs an IsoMLP: rotating a hidden layer preserves the function only for isotropic "
-            f"activations, and {type(net).__name__} is elementwise (only add_outputs/remove_outputs apply to it)"
+            f"{op} needs an isotropic backbone such as IsoMLP (iso_mlp): rotating a hidden layer preserves the "
+            f"function only for isotropic activations, and {type(net).__name__}"
+            f"{f' ({kind})' if kind else ''} is not isotropic (its activation is elementwise, per neuron); "
+            "only add_outputs/remove_outputs apply to it"
         )
 
 
 def check_hidden_layer(net: nn.Module, k, op: str) -> None:
-    n_hidden = len(net.maps) - 1
+    n_hidden = net.n_hidden
     if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k < n_hidden:
         raise IndexError(
             f"{op}: hidden layer {k!r} is out of range; this network (sizes {net.sizes}) has hidden layers "
@@ -49,7 +53,7 @@ def atomic(op):
             return op(net, *args, **kwargs)
         except BaseException:
             for param, data, grad in saved:
-                param.data = data
+                replace_data(param, data)  # shapes may have changed: a fresh accumulator, as in apply_step
                 param.grad = grad
             raise
 

@@ -9,22 +9,18 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor, nn
 
+from isocl.nn.contract import Axes
 from isocl.topology.records import Reindex, Rotation, Step
-
-Axes = dict[int, int]  # tensor axis -> layer index
 
 
 def parameter_axes(net: nn.Module) -> Iterator[tuple[str, nn.Parameter, Axes]]:
-    """(name, parameter, axes) for every layer-indexed parameter of an IsoMLP or TanhMLP.
-
-    maps[k].weight has rows in layer k and columns in layer k-1 (the fixed input for k = 0); bias and psi
-    of map k live in layer k. Intrinsic lengths are scalars and are never reshaped.
-    """
-    for k, layer in enumerate(net.maps):
-        yield f"maps.{k}.weight", layer.weight, ({0: k, 1: k - 1} if k else {0: k})
-        yield f"maps.{k}.bias", layer.bias, {0: k}
-        if layer.psi is not None:
-            yield f"maps.{k}.psi", layer.psi, {0: k}
+    """(name, parameter, axes) for every layer-indexed parameter: the backbone's own `parameter_axes()`."""
+    if not callable(getattr(net, "parameter_axes", None)):
+        raise TypeError(
+            f"{type(net).__name__} does not meet the backbone contract (isocl.nn.Backbone): it has no "
+            "parameter_axes() saying which axis of which parameter follows which layer"
+        )
+    return net.parameter_axes()
 
 
 def _rotate_axis(t: Tensor, axis: int, R: Tensor) -> Tensor:
@@ -63,10 +59,28 @@ def transform(t: Tensor, axes: Axes, step: Step, *, squared: bool = False, fill:
     return t
 
 
+def replace_data(param: nn.Parameter, data: Tensor) -> None:
+    """Give `param` new data of any shape: the same Parameter object, no gradient, a fresh grad accumulator.
+
+    Invariant: the next backward pass accumulates into `param` through a new AccumulateGrad node made for the new
+    shape, even while an older graph (a loss the caller still holds) keeps the old node alive. Autograd caches one
+    AccumulateGrad per leaf, with the leaf's shape, and reuses it for as long as any graph holds it; assigning
+    `.data` (VariableHooks::set_data) drops that cache only when the dtype or device changes, so the data passes
+    through an empty tensor of another dtype first. Only a backward through the old graph reaches the old node.
+    """
+    stand_in = torch.float64 if data.dtype == torch.float32 else torch.float32
+    param.data = data.new_empty(0, dtype=stand_in)  # a dtype change: autograd forgets the cached accumulator
+    param.data = data
+    param.grad = None  # a gradient of the old shape or basis is meaningless now
+
+
 @torch.no_grad()
 def apply_step(net: nn.Module, step: Step) -> None:
-    """Apply one step to the network's parameters in place (same Parameter objects, new data)."""
+    """Apply one step to the network's parameters in place (same Parameter objects, new data).
+
+    Invariant: every parameter it touches leaves with no gradient and a fresh grad accumulator (replace_data), so
+    training goes on in any loop, even one that still holds the last loss and its graph.
+    """
     for _, param, axes in parameter_axes(net):
         if step.layer in axes.values():
-            param.data = transform(param.data, axes, step)
-            param.grad = None  # a gradient of the old shape or basis is meaningless now
+            replace_data(param, transform(param.data, axes, step))

@@ -1,4 +1,4 @@
-"""Function-preserving surgery on an IsoMLP (paper notes §2-4).
+"""Function-preserving surgery on an isotropic backbone (paper notes §2-4); output changes on any backbone.
 
 Every operation validates its input before touching the network, leaves the network as it was if anything
 fails, and returns a `Change` whose steps let optimiser and regulariser state follow (see `remap_optimizer`).
@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from isocl.topology.checks import atomic, check_count, check_finite, check_hidden_layer, check_isotropic
 from isocl.topology.decompose import full_svd, left_basis, singular_values_of
-from isocl.topology.layout import apply_step
+from isocl.topology.layout import apply_step, replace_data
 from isocl.topology.records import Change, Reindex, Rotation
 
 SCAFFOLD_SCALE = 0.01  # std of a scaffold's outgoing column: non-zero so that its incoming row learns
@@ -60,7 +60,7 @@ def diagonalise(net: nn.Module, k: int) -> Change:
 
 
 def _check_inner_map(net: nn.Module, k) -> None:
-    n_hidden = len(net.maps) - 1
+    n_hidden = net.n_hidden
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= n_hidden - 1:
         raise IndexError(
             f"full_diagonalise: map {k!r} is not a hidden-to-hidden map; this network (sizes {net.sizes}) "
@@ -85,7 +85,7 @@ def full_diagonalise(net: nn.Module, k: int) -> Change:
     weight = net.maps[k].weight
     sigma = torch.zeros_like(weight)
     sigma.diagonal().copy_(s)
-    weight.data = sigma
+    replace_data(weight, sigma)
     return Change("full_diagonalise", steps, {"layer": k, "singular_values": s})
 
 
@@ -98,7 +98,7 @@ def sparsify(net: nn.Module) -> Change:
     """
     check_isotropic(net, "sparsify")
     before = nonzero_weights(net)
-    maps = list(range(1, len(net.maps) - 1, 2))
+    maps = list(range(1, net.n_hidden, 2))
     steps = ()
     for k in maps:
         steps += full_diagonalise(net, k).steps
@@ -223,7 +223,7 @@ def neuroadapt(
         raise ValueError(f"neuroadapt: threshold must be >= 0, got {threshold!r}")
     check_finite(net, "neuroadapt")
     steps, layers = (), {}
-    for k in reversed(range(len(net.maps) - 1)):
+    for k in reversed(range(net.n_hidden)):
         layer_steps, layers[k] = _adapt_layer(net, k, threshold, n_scaffold, scale, generator)
         steps += layer_steps
     return Change("neuroadapt", steps, {"layers": layers})
@@ -233,7 +233,7 @@ def neuroadapt(
 def add_outputs(net: nn.Module, n: int) -> Change:
     """Append n output units with zero weights, bias and psi: the existing outputs are unchanged."""
     check_count(n, "add_outputs")
-    steps = _apply(net, Reindex(len(net.maps) - 1, torch.arange(net.sizes[-1]), n)) if n else ()
+    steps = _apply(net, Reindex(net.n_hidden, torch.arange(net.sizes[-1]), n)) if n else ()
     return Change("add_outputs", steps, {"added": n})
 
 
@@ -247,5 +247,5 @@ def remove_outputs(net: nn.Module, indices) -> Change:
             f"remove_outputs: indices {list(indices)} must be distinct outputs in 0..{n_out - 1}, leaving at least one"
         )
     kept = torch.tensor([i for i in range(n_out) if i not in set(drop)], dtype=torch.long)
-    steps = _apply(net, Reindex(len(net.maps) - 1, kept)) if drop else ()
+    steps = _apply(net, Reindex(net.n_hidden, kept)) if drop else ()
     return Change("remove_outputs", steps, {"removed": drop})
