@@ -1,9 +1,13 @@
-"""The `isocl` command: run scenarios, list what is registered, report results.
+"""The `isocl` command: run scenarios, list what is registered, report and reproduce results.
 
-isocl run [SCENARIO] [--strategies a,b] [--seeds 0,1] [--epochs N] [--data-root DIR] [--out DIR]
-          [--wandb offline|online|disabled]
+isocl run [SCENARIO] [--strategies a,b] [--seeds 0,1] [--epochs N] [--data-root DIR] [--out DIR] [--restart]
+          [--wandb offline|online|disabled] [--device cpu|cuda] [--debug]
 isocl list
 isocl report DIR
+isocl reproduce SUMMARY.json
+
+A user's mistake is one line on stderr naming the field or file and the fix, exit code 2, before anything trains;
+`--debug` shows the traceback instead.
 """
 
 import argparse
@@ -12,9 +16,11 @@ import warnings
 from pathlib import Path
 
 from isocl.data import DatasetNotFoundError
-from isocl.errors import ConfigError
+from isocl.errors import ConfigError, RunFolderError
 from isocl.harness.config import DEFAULT_SCENARIO, load_scenario, shipped_scenarios, with_overrides
 from isocl.harness.wandb_log import WANDB_MODES
+
+USER_ERRORS = (ConfigError, RunFolderError, DatasetNotFoundError, FileNotFoundError)
 
 
 def _names(text: str) -> list[str]:
@@ -31,35 +37,91 @@ def _ints(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of integers") from error
 
 
+def _run_options(run: argparse.ArgumentParser) -> None:
+    run.add_argument(
+        "--data-root", type=Path, help="folder holding the data sets (default: $ISOCL_DATA_ROOT or ./data)"
+    )
+    run.add_argument("--download", action="store_true", help="let torchvision download CIFAR (needs internet)")
+    run.add_argument("--wandb", choices=WANDB_MODES, default="offline", help="W&B mode (default: offline)")
+    run.add_argument("--wandb-timeout", type=float, default=15.0, help="seconds for W&B online start/finish (15)")
+    run.add_argument("--device", help="cpu or cuda (default: cuda when available)")
+    run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    run.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a bad flag reported as one line (exit code 2) like every other user error."""
+
+    def error(self, message: str):
+        self.exit(2, f"isocl: error: {message} (see `{self.prog} --help`)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="isocl", description="Continual-learning benchmarks on isotropic networks.")
+    parser = _Parser(prog="isocl", description="Continual-learning benchmarks on isotropic networks.")
     commands = parser.add_subparsers(dest="command")
     run = commands.add_parser("run", help="run a scenario (default: %(default)s)")
     run.add_argument("scenario", nargs="?", default=DEFAULT_SCENARIO, help="a shipped scenario name or a .yaml path")
     run.add_argument("--strategies", type=_names, help="comma-separated subset or extension of the scenario's")
     run.add_argument("--seeds", type=_ints, help="comma-separated seeds, e.g. 0,1,2")
     run.add_argument("--epochs", type=int, help="epochs per experience")
-    run.add_argument(
-        "--backbone", help="tanh_mlp or iso_mlp instead of the scenario's (results named <scenario>-isomlp)"
-    )
-    run.add_argument(
-        "--data-root", type=Path, help="folder holding the data sets (default: $ISOCL_DATA_ROOT or ./data)"
-    )
-    run.add_argument("--download", action="store_true", help="let torchvision download CIFAR (needs internet)")
+    run.add_argument("--backbone", help="another backbone type (results named <scenario>-<type without _>)")
     run.add_argument("--out", type=Path, default=Path("runs"), help="results folder (default: runs)")
-    run.add_argument("--wandb", choices=WANDB_MODES, default="offline", help="W&B mode (default: offline)")
-    run.add_argument("--device", help="cpu or cuda (default: cuda when available)")
-    run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    run.add_argument("--restart", action="store_true", help="discard what the run folders hold and start again")
+    _run_options(run)
     commands.add_parser("list", help="list strategies and shipped scenarios")
     report = commands.add_parser("report", help="tables and plots from a results folder")
     report.add_argument("directory", type=Path)
     report.add_argument("--out", type=Path, help="where to write report.md and the plots (default: DIRECTORY)")
+    again = commands.add_parser("reproduce", help="re-run a summary.json's config; is its matrix the same?")
+    again.add_argument("summary", type=Path)
+    _run_options(again)
     return parser
+
+
+def _device(requested: str | None) -> str:
+    import torch
+
+    if requested is None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(requested)
+    except RuntimeError:
+        raise ConfigError(f"--device {requested!r} is not a device; use cpu or cuda") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"--device {requested}: no CUDA device is available here; use --device cpu")
+    return requested
+
+
+def _writable(out: Path) -> Path:
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file; give a folder for the results")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / ".isocl-write-test").touch()
+        (out / ".isocl-write-test").unlink()
+    except OSError as error:
+        raise ConfigError(f"--out {out} is not writable ({error.strerror}); give another folder") from None
+    return out
+
+
+def _options(args, out: Path):
+    from isocl.harness.runner import RunOptions
+
+    return RunOptions(
+        out=out,
+        data_root=args.data_root,
+        download=args.download,
+        wandb=args.wandb,
+        wandb_timeout=args.wandb_timeout,
+        device=_device(args.device),
+        progress=not args.no_progress,
+        restart=getattr(args, "restart", False),
+    )
 
 
 def _run(args) -> int:
     from isocl.harness.report import comparison_table, write_report
-    from isocl.harness.runner import RunOptions, default_device, run_scenario
+    from isocl.harness.runner import run_scenario
 
     scenario = with_overrides(
         load_scenario(args.scenario),
@@ -68,14 +130,7 @@ def _run(args) -> int:
         epochs=args.epochs,
         backbone=args.backbone,
     )
-    options = RunOptions(
-        out=args.out,
-        data_root=args.data_root,
-        download=args.download,
-        wandb=args.wandb,
-        device=args.device or default_device(),
-        progress=not args.no_progress,
-    )
+    options = _options(args, _writable(args.out))
     summaries = run_scenario(scenario, options)
     print(comparison_table(summaries))
     report = write_report(args.out / scenario.name, args.out / scenario.name)
@@ -110,19 +165,36 @@ def _report(args) -> int:
     return 0
 
 
+def _reproduce(args) -> int:
+    from isocl.harness.reproduce import reproduce
+
+    if not args.summary.is_file():
+        raise ConfigError(f"{args.summary}: no such summary.json")
+    identical, lines = reproduce(args.summary, _options(args, Path(".")))
+    print("\n".join(lines))
+    return 0 if identical else 1
+
+
+COMMANDS = {"run": _run, "list": lambda args: _list(), "report": _report, "reproduce": _reproduce}
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
+    if args.command is None:  # `isocl` alone runs the default scenario
+        args = _parser().parse_args(["run", *argv])
     warnings.filterwarnings("ignore", module="avalanche")  # its deprecation chatter, not ours
     try:
-        if args.command == "list":
-            return _list()
-        if args.command == "report":
-            return _report(args)
-        if args.command is None:  # `isocl` alone runs the default scenario
-            args = _parser().parse_args(["run", *(argv or [])])
-        return _run(args)
-    except (ConfigError, DatasetNotFoundError, FileNotFoundError) as error:
+        return COMMANDS[args.command](args)
+    except USER_ERRORS as error:
+        if getattr(args, "debug", False):
+            raise
         print(f"isocl: error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:  # a full disk, a folder that vanished: say which file, keep what was written
+        if getattr(args, "debug", False):
+            raise
+        print(f"isocl: error: cannot write {error.filename or 'a result file'} ({error.strerror})", file=sys.stderr)
         return 2
 
 

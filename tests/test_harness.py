@@ -7,7 +7,9 @@ import re
 
 import pytest
 
-from isocl.cl.strategy import ISO_PREFIX, STRATEGIES
+from isocl.cl import TopologyPolicy
+from isocl.cl.strategy import ISO_PREFIX, STRATEGIES, lookup
+from isocl.errors import ConfigError
 from isocl.harness import runner, steps
 from isocl.harness.config import scenario_from_dict
 from isocl.harness.runner import RunOptions, run_scenario
@@ -60,10 +62,11 @@ def test_every_strategy_runs_on_every_backbone_and_setting(tmp_path, name, backb
     scenario = tiny_scenario(setting, {name: SMALL_MEMORY.get(name, {})}, backbone)
     (summary,) = run_scenario(scenario, options(tmp_path))
     matrix = summary["accuracy_matrix"]
-    assert len(matrix) == (1 if name == "joint" else 5) and all(len(row) == 5 for row in matrix)
+    once = lookup(name).trains_once  # joint training: one row
+    assert len(matrix) == (1 if once else 5) and all(len(row) == 5 for row in matrix)
     assert all(0.0 <= a <= 1.0 for row in matrix for a in row)
     assert summary["average_accuracy"] > 0.2  # chance is 0.1 (class) or 0.5 per task; blobs are separable
-    assert (summary["forgetting"] is None) == (name == "joint")
+    assert (summary["forgetting"] is None) == once
     if not name.startswith("iso"):  # fixed topology: 16 inputs, 32 hidden, 10 outputs (+ psi and o for IsoMLP)
         assert summary["params"] == 16 * 32 + 32 + 32 * 10 + 10 + (11 if backbone == "iso_mlp" else 0)
     epochs = summary["widths_history"]
@@ -180,3 +183,34 @@ def test_report_plots_widths_of_changing_networks(tmp_path):
     text = report.read_text()
     assert "| iso | 1 |" in text and "| naive | 1 |" in text
     assert (tmp_path / "report" / "tiny-class-widths.png").stat().st_size > 0  # iso's widths change, naive's do not
+
+
+def test_a_strategy_registered_in_one_place_gets_its_iso_variant(tmp_path):
+    """What a new strategy file does: register a builder. Its iso- variant needs no other edit."""
+    from avalanche.training import Naive
+
+    from isocl.cl.strategy import Count, register_strategy
+
+    @register_strategy("test-only-fresh")
+    def fresh(ctx, repeats: Count = 1):
+        return Naive(**ctx.template_kwargs())
+
+    events = [{"train": 0}, {"train": 1}, {"remove": 0}, {"train": 2}, {"train": 3}, {"train": 4}]
+    strategies = {"test-only-fresh": {}, "iso-test-only-fresh": {"n_scaffold": 3}}
+    plain, iso = run_scenario(tiny_scenario("task", strategies, "iso_mlp", events=events), options(tmp_path))
+    assert {tuple(e["widths"][1:-1]) for e in plain["widths_history"]} == {(32,)}
+    assert len({tuple(e["widths"][1:-1]) for e in iso["widths_history"]}) > 1
+    assert iso["config"]["strategy_params"] == {"repeats": 1, **vars(TopologyPolicy(n_scaffold=3))}
+    with pytest.raises(ConfigError, match=r"repeats=0: input should be greater than or equal to 1"):
+        tiny_scenario(strategies={"iso-test-only-fresh": {"repeats": 0}}, backbone="iso_mlp")
+
+
+@pytest.mark.parametrize("head", ["full", "incremental"])
+@pytest.mark.parametrize("setting", ["class", "task"])
+def test_the_head_policy_is_the_same_for_every_strategy(tmp_path, head, setting):
+    names = ["naive", "iso-naive", "replay", "iso-replay", "ewc", "iso-ewc-diag"]
+    scenario = tiny_scenario(setting, {n: SMALL_MEMORY.get(n, {}) for n in names}, "iso_mlp", head=head, epochs=1)
+    summaries = run_scenario(scenario, options(tmp_path))
+    expected = [10] * 5 if head == "full" else [2, 4, 6, 8, 10]
+    for summary in summaries:  # output units after each experience
+        assert [w[-1] for w in summary["widths"]] == expected, summary["strategy"]

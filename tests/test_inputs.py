@@ -48,6 +48,12 @@ def test_shipped_scenarios_are_valid():
             r"strategies.iso: iso-strategies .* need backbone.type in \['iso_mlp'\], not 'tanh",
         ),
         ({"strategies": {"iso-der": {}}}, r"strategies.iso-der: iso-strategies .* need backbone.type in \['iso_mlp'\]"),
+        (
+            {"backbone": {"type": "iso_mlp", "options": {"foo": 1}}},
+            r"backbone.options: unknown option\(s\) \['foo'\]; allowed",
+        ),
+        ({"backbone": {"type": "iso_mlp", "options": {"psi": "wrong"}}}, r"backbone.options: psi='wrong' is not valid"),
+        ({"class_order": [0, 0, 1]}, r"class_order"),
         ({"head": "wide"}, r"head='wide' is not valid; allowed: \['full', 'incremental'\]"),
         # strategy parameters are checked by their declared type and range before anything trains
         (

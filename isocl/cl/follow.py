@@ -30,17 +30,9 @@ class FollowsChanges(Protocol):
     def follow(self, net: nn.Module, change: Change) -> None: ...
 
 
-def release_graph(strategy) -> None:
-    """Drop the strategy's references to the last minibatch's autograd graph before parameters change."""
-    for name in ("loss", "mb_output"):
-        value = getattr(strategy, name, None)
-        if hasattr(value, "detach"):
-            setattr(strategy, name, value.detach())
-
-
 def change_topology(strategy, operation: Callable[[], Change]) -> Change:
-    """Run a topology operation on the strategy's model and make every holder of state follow it."""
-    release_graph(strategy)
+    """Run a topology operation on the strategy's model and make every holder of state follow it. (A live graph
+    of the last step is no obstacle: topology gives every reshaped parameter a fresh gradient accumulator.)"""
     change = operation()
     follow_change(strategy, change)
     return change

@@ -1,5 +1,7 @@
-"""Harness plugins every strategy gets: the backbone's penalty in the loss, progress bars, widths per epoch."""
+"""Harness plugins every strategy gets: the backbone's penalty in the loss, a guard against divergence, progress
+bars, widths per epoch."""
 
+import torch
 from avalanche.core import SupervisedPlugin
 from tqdm.auto import tqdm
 
@@ -9,6 +11,27 @@ class PenaltyPlugin(SupervisedPlugin):
 
     def before_backward(self, strategy, **kwargs):
         strategy.loss = strategy.loss + strategy.model.backbone.penalty()
+
+
+class DivergedError(RuntimeError):
+    """The training loss (or a parameter) stopped being finite; the message says where."""
+
+
+class DivergenceGuard(SupervisedPlugin):
+    """Stops a run whose loss is not finite before it steps on it, and one whose parameters are not finite at the
+    end of an epoch (before any topology change reads them). Runs before the strategy's own plugins."""
+
+    def _where(self, strategy) -> str:
+        return f"experience {strategy.experience.current_experience}, epoch {strategy.clock.train_exp_epochs}"
+
+    def before_backward(self, strategy, **kwargs):
+        if not torch.isfinite(strategy.loss).all():
+            raise DivergedError(f"the training loss is {float(strategy.loss)} at {self._where(strategy)}")
+
+    def after_training_epoch(self, strategy, **kwargs):
+        for name, param in strategy.model.named_parameters():
+            if not torch.isfinite(param).all():
+                raise DivergedError(f"parameter {name} is not finite after {self._where(strategy)}")
 
 
 class EpochProgress(SupervisedPlugin):

@@ -9,6 +9,7 @@ from torch import nn
 
 from isocl.cl import (
     Classifier,
+    DivergenceGuard,
     EpochProgress,
     IncrementalHead,
     PenaltyPlugin,
@@ -20,17 +21,18 @@ from isocl.cl.strategy import StrategyContext, StrategySpec, split_parameters
 from isocl.data import Stream
 from isocl.harness.config import Scenario
 from isocl.harness.optimizers import OPTIMIZERS
-from isocl.nn import build_backbone
+from isocl.nn import create_backbone
 
 
-def backbone_spec(scenario: Scenario, stream: Stream) -> dict:
-    sizes = [stream.input_size, *scenario.backbone.hidden, stream.n_classes]
-    return {"type": scenario.backbone.type, "sizes": sizes, **scenario.backbone.options}
+def new_backbone(scenario: Scenario, stream: Stream):
+    """The scenario's backbone for the stream's input shape and classes (the backbone flattens what it needs)."""
+    cfg = scenario.backbone
+    return create_backbone(cfg.type, stream.input_shape, stream.n_classes, list(cfg.hidden), **cfg.options)
 
 
-def build_model(spec: dict, stream: Stream) -> Classifier:
+def build_model(backbone, stream: Stream) -> Classifier:
     tasks = [e.classes for e in stream.experiences] if stream.setting == "task" else None
-    return build_classifier(build_backbone(spec), stream.n_classes, tasks)
+    return build_classifier(backbone, stream.n_classes, tasks)
 
 
 def build_optimizer(scenario: Scenario, model: nn.Module):
@@ -61,7 +63,7 @@ def build_strategy(scenario: Scenario, spec: StrategySpec, params: dict, model, 
     the scenario asks for it) and the topology policy (iso- variants); after them: the width recorder."""
     own, policy = split_parameters(spec, params)
     recorder = WidthRecorder()
-    bookkeeping = [PenaltyPlugin(), EpochProgress(progress)]
+    bookkeeping = [PenaltyPlugin(), DivergenceGuard(), EpochProgress(progress)]
     early = [*bookkeeping]
     if scenario.head == "incremental":
         early.append(IncrementalHead())

@@ -20,7 +20,7 @@ from isocl.cl.strategy import ISO_PREFIX, lookup, resolve_parameters
 from isocl.data import DATASETS, SETTINGS
 from isocl.errors import ConfigError
 from isocl.harness.optimizers import OPTIMIZERS
-from isocl.nn import BACKBONES, build_backbone
+from isocl.nn import BACKBONES, backbone_options, create_backbone
 
 DEFAULT_SCENARIO = "split-digits"
 # importing the package registers the shipped strategies (by name: the package is installed from strategies/)
@@ -111,6 +111,14 @@ def _backbone(section: str, raw) -> BackboneConfig:
     options = raw.get("options", {}) or {}
     if not isinstance(options, dict):
         raise ConfigError(f"{section}.options must be a mapping of backbone keyword arguments")
+    allowed = backbone_options(raw.get("type", "tanh_mlp"))
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise ConfigError(f"{section}.options: unknown option(s) {unknown}; allowed: {sorted(allowed)}")
+    try:  # the values, checked by the backbone itself on a tiny instance before anything trains
+        create_backbone(raw.get("type", "tanh_mlp"), (2,), 2, [2], **options)
+    except (ValueError, TypeError) as error:
+        raise ConfigError(f"{section}.options: {error}") from None
     return BackboneConfig(raw.get("type", "tanh_mlp"), hidden, dict(options))
 
 
@@ -138,6 +146,15 @@ def _strategies(section: str, raw) -> dict:
             raise ConfigError(f"{section}.{name} must map parameter names to values, e.g. {{mem_size: 200}}")
         resolved[name] = resolve_parameters(name, dict(params or {}), f"{section}.{name}")
     return resolved
+
+
+def _class_order(source: str, order) -> None:
+    """fixed | seeded | a permutation of the labels (checked against the data set's classes when it is loaded)."""
+    if order in ("fixed", "seeded"):
+        return
+    if isinstance(order, list) and all(isinstance(c, int) and c >= 0 for c in order) and len(set(order)) == len(order):
+        return
+    raise ConfigError(f"{source}.class_order={order!r} must be 'fixed', 'seeded' or a permutation of the labels")
 
 
 EVENT_KINDS = ("train", "remove")
@@ -177,6 +194,7 @@ def scenario_from_dict(raw: dict, source: str = "scenario") -> Scenario:
     _one_of(source, "dataset", values["dataset"], DATASETS.names())
     _one_of(source, "setting", values["setting"], SETTINGS)
     _one_of(source, "head", values.get("head", "full"), HEADS)
+    _class_order(source, values.get("class_order", "fixed"))
     for key in ("n_experiences", "epochs", "batch_size", "eval_batch_size"):
         if key in values:
             _positive_int(source, key, values[key])
@@ -195,8 +213,8 @@ def scenario_from_dict(raw: dict, source: str = "scenario") -> Scenario:
 
 
 def _isotropic(backbone_type: str) -> bool:
-    """Whether every orthogonal change of basis of its hidden layers is a symmetry (asked of a tiny instance)."""
-    return bool(getattr(build_backbone({"type": backbone_type, "sizes": [2, 2, 2]}), "isotropic", False))
+    """Whether every orthogonal change of basis of its hidden layers is a symmetry."""
+    return bool(BACKBONES.get(backbone_type).isotropic)
 
 
 def _check_backbones(scenario: Scenario, source: str) -> None:
@@ -253,6 +271,8 @@ def with_overrides(scenario: Scenario, *, strategies=None, seeds=None, epochs=No
             for s in strategies
         }
     if seeds is not None:
+        if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
+            raise ConfigError(f"--seeds={','.join(map(str, seeds))} must be non-negative integers, e.g. 0,1,2")
         changes["seeds"] = tuple(seeds)
     if epochs is not None:
         changes["epochs"] = _positive_int("--epochs", "epochs", epochs)

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 
 from isocl.harness.metrics import mean_over, removal_accuracies, retained, summarise
 
+NO_METRICS = ("average_accuracy", "forgetting", "bwt", "accuracy_seen")
+
 
 @dataclass
 class RunHistory:
@@ -59,16 +61,19 @@ class RunHistory:
         }
 
     def summary(self, identity: dict, events: list, end: dict) -> dict:
-        """summary.json: identity (scenario, strategy, seed, config, ...), metrics, widths and removals."""
+        """summary.json: identity (scenario, strategy, seed, config, ...), metrics, widths and removals. A run that
+        stopped early (diverged) has metrics over the events it finished."""
+        done = events[: len(self.matrix)]
         removals = [
-            {**r, **removal_accuracies(self.matrix, events, r["step"], r["experience"]), "end": end}
+            {**r, **removal_accuracies(self.matrix, done, r["step"], r["experience"]), "end": end}
             for r in self.removals
         ]
+        metrics = summarise(self.matrix, done) if self.matrix else dict.fromkeys(NO_METRICS)
         return {
             **identity,
             "events": [{kind: exp} for kind, exp in events],
             "accuracy_matrix": self.matrix,
-            **summarise(self.matrix, events),
+            **metrics,
             "removals": removals,
             "params": end["params"],
             "widths": self.widths,

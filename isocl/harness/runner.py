@@ -2,25 +2,32 @@
 experience after each, and write the records, checkpoints and the summary as it goes.
 
 A run's data flows forward: scenario -> stream -> strategy -> accuracy rows -> RunHistory -> metrics.jsonl and
-summary.json -> W&B. A finished (strategy, seed) run has a `summary.json` and is skipped; an unfinished one resumes
-from the checkpoint of its last finished event.
+summary.json -> W&B. A finished (strategy, seed) run has a `summary.json` and is reused; an unfinished one resumes
+from the checkpoint of its last finished event; either only when its fingerprint (isocl/harness/provenance.py)
+matches this run's. One process at a time works in a run folder (a lock file); a run whose loss stops being finite
+stops, is marked failed, and the others go on.
 """
 
+import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from avalanche.training.determinism.rng_manager import RNGManager
+from filelock import FileLock, Timeout
 from tqdm.auto import tqdm
 
-from isocl import __version__
+from isocl.cl.plugins import DivergedError
 from isocl.cl.strategy import lookup
 from isocl.data import Stream, batched, build_stream, load_dataset
-from isocl.harness import checkpoint, steps, store
-from isocl.harness.build import backbone_spec, build_model, build_optimizer, build_strategy
+from isocl.errors import ConfigError
+from isocl.harness import checkpoint, provenance, steps, store
+from isocl.harness.build import build_model, build_optimizer, build_strategy, new_backbone
 from isocl.harness.config import Scenario
 from isocl.harness.history import RunHistory
-from isocl.harness.wandb_log import WandbRun
+from isocl.harness.wandb_log import WandbRun, discard_unfinished
+from isocl.nn import build_backbone
 
 
 @dataclass(frozen=True)
@@ -31,8 +38,10 @@ class RunOptions:
     download: bool = False
     wandb: str = "offline"
     wandb_project: str = "isocl"
+    wandb_timeout: float = 15.0  # seconds W&B may take to start or finish online before falling back to offline
     device: str = "cpu"
     progress: bool = True
+    restart: bool = False  # discard whatever the run folders hold
 
 
 def default_device() -> str:
@@ -49,9 +58,14 @@ class Run:
     seed: int
     stream: Stream
     options: RunOptions
+    data_digest: str = ""
 
     def __post_init__(self):
         self.spec = lookup(self.strategy_name)
+        config = {**self.scenario.to_dict(), "strategy": self.strategy_name, "strategy_params": self.params}
+        self.provenance = store.plain(
+            provenance.provenance({**config, "seed": self.seed}, self.data_digest, self.options.device)
+        )
 
     @property
     def directory(self) -> Path:
@@ -64,20 +78,20 @@ class Run:
         return self.scenario.event_list()
 
     def identity(self) -> dict:
-        config = {**self.scenario.to_dict(), "strategy": self.strategy_name, "strategy_params": self.params}
+        """Who the run is and where it comes from: the head of its summary.json."""
         return {
             "scenario": self.scenario.name,
             "strategy": self.strategy_name,
             "seed": self.seed,
-            "config": {**config, "seed": self.seed},
-            "isocl_version": __version__,
-            "device": self.options.device,
+            **self.provenance,
+            "fingerprint": provenance.fingerprint(self.provenance),
         }
 
     def setup(self, restored: checkpoint.Restored | None) -> None:
         batched.install()  # whole-minibatch fetches from Avalanche's datasets (isocl/data/batched.py)
         RNGManager.set_random_seeds(self.seed)
-        self.model = build_model(restored.spec if restored else backbone_spec(self.scenario, self.stream), self.stream)
+        backbone = build_backbone(restored.spec) if restored else new_backbone(self.scenario, self.stream)
+        self.model = build_model(backbone, self.stream)
         if restored:
             self.model.output_classes = restored.model_state["output_classes"].clone()
             self.model.load_state_dict(restored.model_state)
@@ -138,6 +152,7 @@ def _wandb_run(run: Run) -> WandbRun:
         group=run.scenario.name,
         name=f"{run.scenario.name}-{run.strategy_name}-seed{run.seed}",
         config=identity["config"],
+        timeout=run.options.wandb_timeout,
     )
 
 
@@ -146,8 +161,22 @@ class RunLog:
 
     def __init__(self, run: Run, history: RunHistory):
         self.metrics = _metrics_file_upto(run.directory, history.next_step)
-        self.wandb = _wandb_run(run)
         self.history = history
+        if history.next_step:
+            discard_unfinished(run.directory)
+        self.wandb = _wandb_run(run)
+        self._replay(store.read_jsonl(self.metrics))
+
+    def _replay(self, records: list[dict]) -> None:
+        """Log a resumed run's earlier records again, with the W&B steps they had (the epochs logged so far)."""
+        logged = 0
+        for record in records:
+            if record["event"] in ("epoch", "remove"):
+                logged += 1
+            if record["event"] == "epoch":
+                self.wandb.log({"params": record["params"], **_widths(record["widths"])}, step=logged)
+            elif record["event"] == "eval":
+                self.wandb.log(_eval_numbers(record), step=logged)
 
     def epoch(self, record: dict) -> None:
         store.append_jsonl(self.metrics, record)
@@ -158,15 +187,19 @@ class RunLog:
 
     def evaluation(self, record: dict) -> None:
         store.append_jsonl(self.metrics, record)
-        scalars = {k: v for k, v in record.items() if isinstance(v, int | float) and k != "step"}
-        per_experience = {f"accuracy/exp{j}": acc for j, acc in enumerate(record["accuracy"])}
-        numbers = {"experience": record["step"], **scalars, **_widths(record["widths"]), **per_experience}
-        self.wandb.log(numbers, step=self.history.epochs_logged)
+        self.wandb.log(_eval_numbers(record), step=self.history.epochs_logged)
 
     def finish(self, summary: dict) -> None:
         self.wandb.log_matrix("accuracy_matrix", summary["accuracy_matrix"], step=self.history.epochs_logged)
         self.wandb.summarise({k: summary[k] for k in ("average_accuracy", "forgetting", "bwt", "params")})
         self.wandb.finish()
+
+
+def _eval_numbers(record: dict) -> dict:
+    """An evaluation record as W&B series: its scalars, widths and the accuracy on each experience."""
+    scalars = {k: v for k, v in record.items() if isinstance(v, int | float) and k != "step"}
+    per_experience = {f"accuracy/exp{j}": acc for j, acc in enumerate(record["accuracy"])}
+    return {"experience": record["step"], **scalars, **_widths(record["widths"]), **per_experience}
 
 
 def _widths(sizes: list[int]) -> dict:
@@ -195,16 +228,63 @@ def execute(run: Run) -> dict:
     history = RunHistory.from_state(restored.history) if restored else RunHistory()
     log = RunLog(run, history)
     events = run.events()
+    status = {"status": "finished"}
     bar = tqdm(range(len(events)), desc=f"{run.strategy_name} seed {run.seed}", disable=not run.options.progress)
-    for index in bar:
-        if index >= history.next_step:
-            _perform(run, index, history, log)
-            run.save_checkpoint(history)
-    summary = store.plain(history.summary(run.identity(), events, steps.model_size(run.model)))
+    try:
+        for index in bar:
+            if index >= history.next_step:
+                _perform(run, index, history, log)
+                run.save_checkpoint(history)
+    except DivergedError as error:
+        status = {"status": "failed", "failure": f"{run.strategy_name} seed {run.seed}: {error}"}
+        print(f"isocl: run failed: {status['failure']}", file=sys.stderr)
+    summary = store.plain({**history.summary(run.identity(), events, steps.model_size(run.model)), **status})
     store.write_json_atomic(run.directory / "summary.json", summary)
     log.finish(summary)
     checkpoint.remove(run.directory)
     return summary
+
+
+FINGERPRINT_FILE = "fingerprint.json"
+
+
+def _check_folder(run: Run) -> dict | None:
+    """The finished summary to reuse, or None to (re)start or resume; raises StaleRunError on a fingerprint
+    mismatch. Called for every run before any training, so a stale folder stops the scenario up front."""
+    directory = run.directory
+    if run.options.restart:
+        return None
+    current = run.identity()["fingerprint"]
+    summary_file, fingerprint_file = directory / "summary.json", directory / FINGERPRINT_FILE
+    if summary_file.exists():
+        summary = store.read_json(summary_file)
+        provenance.check_same(directory, summary.get("fingerprint") or {}, current, finished=True)
+        return summary
+    if fingerprint_file.exists():
+        provenance.check_same(directory, store.read_json(fingerprint_file), current, finished=False)
+    return None
+
+
+def _start_folder(run: Run) -> None:
+    """A fresh or resumable folder: --restart empties it; the fingerprint is written before training starts."""
+    if run.options.restart and run.directory.exists():
+        shutil.rmtree(run.directory)
+    run.directory.mkdir(parents=True, exist_ok=True)
+    store.remove_stale_temps(run.directory)
+    store.write_json_atomic(run.directory / FINGERPRINT_FILE, run.identity()["fingerprint"])
+
+
+def _locked(run: Run) -> dict | None:
+    """Execute the run holding its folder's lock; None when another process holds it (that run is skipped)."""
+    run.directory.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(run.directory / ".lock", timeout=0)
+    try:
+        with lock:
+            _start_folder(run)
+            return execute(run)
+    except Timeout:
+        print(f"isocl: {run.directory} is in use by another isocl process; skipped", file=sys.stderr)
+        return None
 
 
 def run_scenario(scenario: Scenario, options: RunOptions) -> list[dict]:
@@ -212,15 +292,30 @@ def run_scenario(scenario: Scenario, options: RunOptions) -> list[dict]:
     # denormal floats in the optimiser's moments slow CPU arithmetic by up to 40% (benchmarks/core.py); flushing
     # them to zero changes values below 1e-38 only
     torch.set_flush_denormal(True)
-    data = load_dataset(scenario.dataset, options.data_root, options.cache_dir, options.download)
+    runs = plan_runs(scenario, options)
+    reusable = [_check_folder(run) for run in runs]  # every folder checked before anything trains
     summaries = []
-    for seed in scenario.seeds:
-        stream = build_stream(
-            data, scenario.setting, scenario.n_experiences, class_order=scenario.class_order, seed=seed,
-            dataset=scenario.dataset,
-        )  # fmt: skip
-        for name, params in scenario.strategies.items():
-            run = Run(scenario, name, params, seed, stream, options)
-            done = run.directory / "summary.json"
-            summaries.append(store.read_json(done) if done.exists() else execute(run))
+    for run, finished in zip(runs, reusable, strict=True):
+        if finished is not None:
+            checkpoint.remove(run.directory)  # a finished run keeps only its results
+            summaries.append(finished)
+        elif (summary := _locked(run)) is not None:
+            summaries.append(summary)
     return summaries
+
+
+def plan_runs(scenario: Scenario, options: RunOptions) -> list[Run]:
+    """Every (seed, strategy) run of the scenario, its stream built (and so validated) before any training."""
+    data = load_dataset(scenario.dataset, options.data_root, options.cache_dir, options.download)
+    digest = data.digest()
+    runs = []
+    for seed in scenario.seeds:
+        try:
+            stream = build_stream(
+                data, scenario.setting, scenario.n_experiences, class_order=scenario.class_order, seed=seed,
+                dataset=scenario.dataset,
+            )  # fmt: skip
+        except ValueError as error:  # a split or class order that does not fit the data set
+            raise ConfigError(f"{scenario.name}: {error}") from None
+        runs += [Run(scenario, n, params, seed, stream, options, digest) for n, params in scenario.strategies.items()]
+    return runs

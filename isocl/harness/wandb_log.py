@@ -2,10 +2,13 @@
 
 One W&B run per (scenario, strategy, seed), grouped by scenario. Offline by default (files under the run's
 folder, `wandb sync` uploads them later); `online` needs an account; `disabled` skips W&B entirely. wandb is
-imported lazily, and every W&B error becomes a warning.
+imported lazily, and every W&B error becomes a warning. Online start and finish wait at most `timeout` seconds; a
+start that fails online falls back to offline with one warning. A resumed run replays its local records first
+(isocl/harness/runner.py), so its W&B history is complete even though the killed process never finished its own.
 """
 
 import re
+import shutil
 import warnings
 from pathlib import Path
 
@@ -13,31 +16,28 @@ WANDB_MODES = ("offline", "online", "disabled")
 
 
 class WandbRun:
-    def __init__(self, mode: str, directory: Path, *, project: str, group: str, name: str, config: dict):
+    def __init__(
+        self, mode: str, directory: Path, *, project: str, group: str, name: str, config: dict, timeout: float = 15.0
+    ):
         self.run = None
         if mode == "disabled":
             return
+        settings = dict(project=project, group=group, name=name, config=config)
         try:
-            import wandb
-
-            directory.mkdir(parents=True, exist_ok=True)
-            self.run = wandb.init(
-                mode=mode,
-                dir=str(directory),
-                project=project,
-                group=group,
-                name=name,
-                id=re.sub(r"[^A-Za-z0-9_-]", "-", name),  # stable, so a resumed run continues the same one
-                resume="allow",
-                config=config,
-                reinit="finish_previous",
-                settings=wandb.Settings(console="off", silent=True),
-            )
+            self.run = _start(mode, directory, timeout, **settings)
         except Exception as error:  # noqa: BLE001 - W&B must never stop a run
-            self._warn("start", error)
+            if mode != "online":
+                self._warn("start", error)
+                return
+            self._warn("online start", error, "logging offline instead")
+            try:
+                self.run = _start("offline", directory, timeout, **settings)
+            except Exception as again:  # noqa: BLE001
+                self._warn("start", again)
 
-    def _warn(self, what: str, error: Exception) -> None:
-        warnings.warn(f"W&B {what} failed ({error}); local results are unaffected", stacklevel=3)
+    def _warn(self, what: str, error: Exception, then: str = "") -> None:
+        then = f"; {then}" if then else ""
+        warnings.warn(f"W&B {what} failed ({error}){then}; local results are unaffected", stacklevel=3)
 
     def log(self, metrics: dict, step: int) -> None:
         self._call("log", lambda: self.run.log(metrics, step=step))
@@ -66,3 +66,25 @@ class WandbRun:
             fn()
         except Exception as error:  # noqa: BLE001
             self._warn(what, error)
+
+
+def _start(mode: str, directory: Path, timeout: float, **settings):
+    import wandb
+
+    directory.mkdir(parents=True, exist_ok=True)
+    return wandb.init(
+        mode=mode,
+        dir=str(directory),
+        id=re.sub(r"[^A-Za-z0-9_-]", "-", settings["name"]),  # stable, so a resumed run continues the same one
+        resume="allow",
+        reinit="finish_previous",
+        settings=wandb.Settings(console="off", silent=True, init_timeout=timeout, finish_timeout=timeout),
+        **settings,
+    )
+
+
+def discard_unfinished(directory: Path) -> None:
+    """Remove the offline W&B files of a killed attempt: they hold only part of the history, which a resumed run
+    replays in full."""
+    for folder in (directory / "wandb").glob("offline-run-*"):
+        shutil.rmtree(folder, ignore_errors=True)

@@ -1,0 +1,83 @@
+"""Where a result comes from, and the fingerprint that decides whether a run folder may be reused or resumed.
+
+Provenance (recorded in summary.json): the isocl version, the git commit of the source tree and whether it had
+uncommitted changes, the torch, Avalanche and Python versions, the device and the data's digest. The fingerprint
+is the part that must match for a rerun to reuse a finished run or resume an unfinished one: the resolved config
+(every scenario, strategy and topology parameter, the seed), the data, the code (version and commit) and the
+library versions and device. A dirty tree is recorded but not compared (it changes with every edit).
+"""
+
+import functools
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+
+import isocl
+from isocl.errors import ConfigError
+
+FINGERPRINT_FIELDS = ("config", "data", "isocl_version", "git_commit", "torch", "avalanche", "device")
+
+
+@functools.cache
+def _git(*args: str) -> str | None:
+    source = Path(isocl.__file__).resolve().parents[1]
+    try:
+        done = subprocess.run(["git", *args], cwd=source, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def code_state() -> dict:
+    """The git commit of the source tree isocl runs from (None when installed from a wheel) and its dirty flag."""
+    commit = _git("rev-parse", "HEAD")
+    dirty = bool(_git("status", "--porcelain", "--untracked-files=no")) if commit else None
+    return {"git_commit": commit, "git_dirty": dirty}
+
+
+def provenance(config: dict, data_digest: str, device: str) -> dict:
+    return {
+        "config": config,
+        "data": data_digest,
+        "isocl_version": isocl.__version__,
+        **code_state(),
+        "torch": metadata.version("torch"),
+        "avalanche": metadata.version("avalanche-lib"),
+        "python": platform.python_version(),
+        "device": device,
+    }
+
+
+def fingerprint(record: dict) -> dict:
+    return {k: record.get(k) for k in FINGERPRINT_FIELDS}
+
+
+class StaleRunError(ConfigError):
+    """A run folder made under a different fingerprint: reusing or resuming it would mislabel the result."""
+
+
+def check_same(directory: Path, stored: dict, current: dict, finished: bool) -> None:
+    """Raise StaleRunError naming the fields where a folder's stored fingerprint differs from this run's."""
+    differing = [k for k in FINGERPRINT_FIELDS if stored.get(k) != current.get(k)]
+    if not differing:
+        return
+    if "config" in differing:
+        keys = _differing_keys(stored.get("config") or {}, current["config"])
+        differing[differing.index("config")] = f"config ({', '.join(keys)})"
+    state = "finished" if finished else "unfinished"
+    raise StaleRunError(
+        f"{directory} holds a {state} run made with different {'; '.join(differing)}: "
+        "write elsewhere with --out, or rerun with --restart to discard it"
+    )
+
+
+def _differing_keys(old: dict, new: dict, prefix: str = "") -> list[str]:
+    keys = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            keys += _differing_keys(a, b, f"{prefix}{key}.")
+        elif a != b:
+            keys.append(f"{prefix}{key}: {a!r} -> {b!r}")
+    return keys
