@@ -18,20 +18,14 @@ class DivergedError(RuntimeError):
 
 
 class DivergenceGuard(SupervisedPlugin):
-    """Stops a run whose loss is not finite before it steps on it, and one whose parameters are not finite at the
-    end of an epoch (before any topology change reads them). Runs before the strategy's own plugins."""
-
-    def _where(self, strategy) -> str:
-        return f"experience {strategy.experience.current_experience}, epoch {strategy.clock.train_exp_epochs}"
+    """Stops a run whose loss is not finite before it steps on it. Runs after the strategy's own plugins, so it
+    sees the loss with every penalty added. (A topology change that meets a non-finite parameter stops the run the
+    same way: topology.NonFiniteError.)"""
 
     def before_backward(self, strategy, **kwargs):
         if not torch.isfinite(strategy.loss).all():
-            raise DivergedError(f"the training loss is {float(strategy.loss)} at {self._where(strategy)}")
-
-    def after_training_epoch(self, strategy, **kwargs):
-        for name, param in strategy.model.named_parameters():
-            if not torch.isfinite(param).all():
-                raise DivergedError(f"parameter {name} is not finite after {self._where(strategy)}")
+            where = f"experience {strategy.experience.current_experience}, epoch {strategy.clock.train_exp_epochs}"
+            raise DivergedError(f"the training loss is {float(strategy.loss)} at {where}")
 
 
 class EpochProgress(SupervisedPlugin):

@@ -60,10 +60,11 @@ class BuiltStrategy:
 
 def build_strategy(scenario: Scenario, spec: StrategySpec, params: dict, model, optimizer, device, progress):
     """The strategy with, before its own plugins: the backbone's penalty, progress, the incremental head (when
-    the scenario asks for it) and the topology policy (iso- variants); after them: the width recorder."""
+    the scenario asks for it) and the topology policy (iso- variants); after them: the divergence guard and the
+    width recorder."""
     own, policy = split_parameters(spec, params)
-    recorder = WidthRecorder()
-    bookkeeping = [PenaltyPlugin(), DivergenceGuard(), EpochProgress(progress)]
+    recorder, guard = WidthRecorder(), DivergenceGuard()
+    bookkeeping = [PenaltyPlugin(), EpochProgress(progress)]
     early = [*bookkeeping]
     if scenario.head == "incremental":
         early.append(IncrementalHead())
@@ -78,7 +79,7 @@ def build_strategy(scenario: Scenario, spec: StrategySpec, params: dict, model, 
         eval_mb_size=scenario.eval_batch_size,
         device=device,
         plugins=early,
-        late_plugins=[recorder],
+        late_plugins=[guard, recorder],
         evaluator=_silent_evaluator(),
     )
-    return BuiltStrategy(spec.builder(ctx, **own), recorder, [*bookkeeping, recorder])
+    return BuiltStrategy(spec.builder(ctx, **own), recorder, [*bookkeeping, guard, recorder])

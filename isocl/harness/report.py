@@ -58,10 +58,21 @@ def _interval(values: list) -> str:
 
 
 def _grouped(summaries: list[dict]) -> dict:
+    """scenario -> strategy -> finished runs (failed runs are listed apart, never averaged in)."""
     groups = defaultdict(lambda: defaultdict(list))
     for s in summaries:
-        groups[s["scenario"]][s["strategy"]].append(s)
+        if s.get("status", "finished") == "finished":
+            groups[s["scenario"]][s["strategy"]].append(s)
     return groups
+
+
+def failed_runs(summaries: list[dict]) -> str:
+    failed = [s for s in summaries if s.get("status") == "failed"]
+    if not failed:
+        return ""
+    lines = ["### Failed runs (not in the tables)", "", "| scenario | strategy | seed | reason |", "|---|---|---|---|"]
+    lines += [f"| {s['scenario']} | {s['strategy']} | {s['seed']} | {s.get('failure', '')} |" for s in failed]
+    return "\n".join(lines)
 
 
 def control_of(name: str) -> list[str]:
@@ -114,6 +125,8 @@ def comparison_table(summaries: list[dict]) -> str:
             blocks.append(removal_table(strategies))
         if topology := topology_table(strategies):
             blocks.append(topology)
+    if failed := failed_runs(summaries):
+        blocks.append(failed)
     return "\n\n".join(blocks)
 
 

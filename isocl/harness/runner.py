@@ -28,6 +28,7 @@ from isocl.harness.config import Scenario
 from isocl.harness.history import RunHistory
 from isocl.harness.wandb_log import WandbRun, discard_unfinished
 from isocl.nn import build_backbone
+from isocl.topology import NonFiniteError
 
 
 @dataclass(frozen=True)
@@ -235,7 +236,7 @@ def execute(run: Run) -> dict:
             if index >= history.next_step:
                 _perform(run, index, history, log)
                 run.save_checkpoint(history)
-    except DivergedError as error:
+    except (DivergedError, NonFiniteError) as error:
         status = {"status": "failed", "failure": f"{run.strategy_name} seed {run.seed}: {error}"}
         print(f"isocl: run failed: {status['failure']}", file=sys.stderr)
     summary = store.plain({**history.summary(run.identity(), events, steps.model_size(run.model)), **status})

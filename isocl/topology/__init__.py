@@ -2,6 +2,7 @@
 operations need isotropic=True), and the records that let state follow it. Safe in any loop: a live autograd graph
 does not stop the next backward after a shape change (see layout.replace_data)."""
 
+from isocl.topology.checks import NonFiniteError
 from isocl.topology.layout import parameter_axes, transform
 from isocl.topology.ops import (
     add_outputs,
@@ -21,6 +22,7 @@ from isocl.topology.release import release
 
 __all__ = [
     "Change",
+    "NonFiniteError",
     "Reindex",
     "Rotation",
     "add_outputs",

@@ -34,10 +34,14 @@ def check_count(n, op: str, *, low: int = 0) -> None:
         raise ValueError(f"{op}: the neuron count must be an int >= {low}, got {n!r}")
 
 
+class NonFiniteError(ValueError):
+    """A topology operation met a parameter holding inf or nan (a diverged training run)."""
+
+
 def check_finite(net: nn.Module, op: str) -> None:
     for name, param in net.named_parameters():
         if not torch.isfinite(param).all():
-            raise ValueError(
+            raise NonFiniteError(
                 f"{op}: parameter {name} holds non-finite values; a decomposition of it is meaningless. "
                 "Restore the last good checkpoint or lower the learning rate."
             )
