@@ -214,3 +214,14 @@ def test_the_head_policy_is_the_same_for_every_strategy(tmp_path, head, setting)
     expected = [10] * 5 if head == "full" else [2, 4, 6, 8, 10]
     for summary in summaries:  # output units after each experience
         assert [w[-1] for w in summary["widths"]] == expected, summary["strategy"]
+
+
+@pytest.mark.parametrize("name", ["naive", "replay", "ewc-factored"])
+def test_iso_x_with_topology_frozen_is_x(tmp_path, name):
+    """The control of iso-X is X on the same backbone and head: iso-X with the policy frozen reproduces it exactly
+    (the probes it keeps come from a generator of its own, so even the random stream is the same)."""
+    events = [{"train": 0}, {"train": 1}, {"remove": 0}, {"train": 2}, {"train": 3}, {"train": 4}]
+    params = SMALL_MEMORY.get(name, {})
+    strategies = {name: params, f"iso-{name}#frozen": {**params, "policy": "frozen"}}
+    plain, frozen = run_scenario(tiny_scenario("class", strategies, "iso_mlp", events=events), options(tmp_path))
+    assert frozen["accuracy_matrix"] == plain["accuracy_matrix"] and frozen["params"] == plain["params"]

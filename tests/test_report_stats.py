@@ -76,7 +76,7 @@ SUMMARIES = [
     *(fake("iso-replay", s, acc, 1500, hidden=GROWING) for s, acc in [(0, 0.55), (1, 0.60)]),
     # another scenario: its iso is paired with its own frozen control, never with the naive of scenario s
     *(fake("iso", s, acc, 300, "t", GROWING) for s, acc in [(0, 0.5), (1, 0.6)]),
-    *(fake("iso-frozen", s, 0.4, 400, "t") for s in (0, 1)),
+    *(fake("naive#equal", s, 0.4, 400, "t") for s in (0, 1)),
 ]
 
 
@@ -92,12 +92,12 @@ def _block(table: str, scenario: str) -> str:
 
 
 def test_control_names():
-    assert control_of("iso") == ["naive", "iso-frozen", "naive-frozen"]
-    assert control_of("iso-replay") == ["replay", "iso-replay-frozen", "replay-frozen"]
-    assert control_of("iso-naive") == ["naive", "iso-naive-frozen", "naive-frozen"]
-    assert control_of("iso-ewc")[:2] == ["ewc-factored", "ewc"] and "iso-ewc-frozen" in control_of("iso-ewc")
+    assert control_of("iso") == ["naive", "naive#equal"]
+    assert control_of("iso-replay") == ["replay", "replay#equal"]
+    assert control_of("iso-naive#demand") == ["naive", "naive#equal-demand"]
+    assert control_of("iso-ewc")[:2] == ["ewc-factored", "ewc"]
     assert control_of("iso-ewc-diag")[0] == "ewc"
-    assert control_of("naive") == control_of("iso-replay-frozen") == control_of("isotonic") == []
+    assert control_of("naive") == control_of("iso-replay#frozen") == control_of("isotonic") == []
 
 
 def test_strategy_table_uses_sample_std_interval_and_fixed_topology_ratio():
@@ -132,9 +132,9 @@ def test_topology_table_pairs_by_seed_and_drops_the_unpaired():
     ]
 
 
-def test_frozen_control_and_scenarios_kept_apart():
+def test_equal_parameter_control_and_scenarios_kept_apart():
     block = _block(comparison_table(SUMMARIES), "t")
-    # iso - iso-frozen: 10, 20 pp: mean 15, se 5, half 12.706205 * 5 = 63.53, t = 3, p = 1 - 2 atan(3) / pi
-    assert _row(block, "iso", "iso-frozen")[2:] == ["2", "+15.00", "[-48.53, +78.53]", "0.205", "0.75"]
+    # iso - naive#equal: 10, 20 pp: mean 15, se 5, half 12.706205 * 5 = 63.53, t = 3, p = 1 - 2 atan(3) / pi
+    assert _row(block, "iso", "naive#equal")[2:] == ["2", "+15.00", "[-48.53, +78.53]", "0.205", "0.75"]
     assert "| iso | naive |" not in block
     assert "Does topology help?" not in topology_table({"naive": SUMMARIES[:3]})

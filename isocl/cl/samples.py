@@ -4,8 +4,9 @@ import torch
 from torch import Tensor
 
 
-def random_samples(dataset, n: int) -> tuple[Tensor, Tensor]:
-    """Up to n samples (inputs, labels) of an experience's dataset, drawn without replacement (global RNG)."""
-    picked = torch.randperm(len(dataset))[:n].tolist()
+def random_samples(dataset, n: int, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+    """Up to n samples (inputs, labels) of an experience's dataset, drawn without replacement (from `generator`,
+    else the global RNG)."""
+    picked = torch.randperm(len(dataset), generator=generator)[:n].tolist()
     items = [dataset[i] for i in picked]
     return torch.stack([item[0] for item in items]), torch.tensor([int(item[1]) for item in items])

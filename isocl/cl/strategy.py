@@ -13,6 +13,7 @@ topology is `iso-ewc-diag`).
 
 import dataclasses
 import inspect
+import re
 from dataclasses import dataclass, field
 from typing import Annotated, Any, get_type_hints
 
@@ -25,6 +26,7 @@ from isocl.registry import Registry
 
 STRATEGIES = Registry("strategy")
 ISO_PREFIX = "iso-"
+LABEL = re.compile(r"[A-Za-z0-9._-]+")
 # names of earlier results keep working; Avalanche's diagonal EWC on the topology layer is then iso-ewc-diag
 ALIASES = {"iso": "iso-naive", "iso-ewc": "iso-ewc-factored", "iso-ewc-diag": "iso-ewc"}
 
@@ -77,8 +79,13 @@ def strategy_names() -> list[str]:
 
 
 def lookup(name: str, where: str = "strategies") -> StrategySpec:
+    """The strategy a scenario names. `NAME#LABEL` is NAME under a label of one's own, so that one scenario can run
+    the same strategy with different parameters side by side (iso-naive#author, iso-naive#demand)."""
     registry = STRATEGIES
-    resolved = ALIASES.get(name, name) if isinstance(name, str) else ""
+    name_only, _, label = name.partition("#") if isinstance(name, str) else ("", "", "")
+    if label and not LABEL.fullmatch(label):
+        raise ConfigError(f"{where}: the label in {name!r} may hold letters, digits, '.', '_' and '-' only")
+    resolved = ALIASES.get(name_only, name_only)
     base = resolved.removeprefix(ISO_PREFIX)
     if base not in registry:
         raise ConfigError(f"{where}: unknown strategy {name!r}; registered: {', '.join(strategy_names())}")
@@ -112,8 +119,24 @@ def _first_error(error: ValidationError) -> tuple[str, str, Any]:
     return ".".join(str(p) for p in first["loc"]), first["msg"], first.get("input")
 
 
+HIDDEN = "hidden"  # any strategy may take it: its own hidden widths (the equal-parameter control)
+
+
+def _hidden_widths(value, where: str) -> tuple[int, ...]:
+    if not isinstance(value, list | tuple) or not value or not all(isinstance(w, int) and w > 0 for w in value):
+        raise ConfigError(f"{where}.{HIDDEN}={value!r} must be a non-empty list of positive widths, e.g. [300, 250]")
+    return tuple(value)
+
+
 def resolve_parameters(name: str, params: dict, where: str) -> dict:
-    """Every parameter of the strategy, validated by its annotation, defaults filled in (done once, at load)."""
+    """Every parameter of the strategy, validated by its annotation, defaults filled in (done once, at load).
+    `hidden`, if given, replaces the scenario's hidden widths for this strategy alone."""
+    params = dict(params)
+    hidden = {HIDDEN: _hidden_widths(params.pop(HIDDEN), where)} if HIDDEN in params else {}
+    return {**_resolve_own(name, params, where), **hidden}
+
+
+def _resolve_own(name: str, params: dict, where: str) -> dict:
     spec = lookup(name, where)
     fields = parameter_fields(spec)
     unknown = sorted(set(params) - set(fields))
@@ -128,7 +151,9 @@ def resolve_parameters(name: str, params: dict, where: str) -> dict:
 
 
 def split_parameters(spec: StrategySpec, params: dict) -> tuple[dict, TopologyPolicy | None]:
-    """The builder's own parameters, and the topology policy built from the others (iso- variants)."""
+    """The builder's own parameters, and the topology policy built from the others (iso- variants). `hidden` is
+    the harness's (the backbone's widths), never the builder's."""
+    params = {k: v for k, v in params.items() if k != HIDDEN}
     if not spec.topology:
         return dict(params), None
     policy_names = {f.name for f in dataclasses.fields(TopologyPolicy)}

@@ -24,10 +24,12 @@ from isocl.harness.optimizers import OPTIMIZERS
 from isocl.nn import create_backbone
 
 
-def new_backbone(scenario: Scenario, stream: Stream):
-    """The scenario's backbone for the stream's input shape and classes (the backbone flattens what it needs)."""
+def new_backbone(scenario: Scenario, stream: Stream, hidden: tuple[int, ...] | None = None):
+    """The scenario's backbone for the stream's input shape and classes (the backbone flattens what it needs);
+    `hidden` (a strategy's own widths) replaces the scenario's."""
     cfg = scenario.backbone
-    return create_backbone(cfg.type, stream.input_shape, stream.n_classes, list(cfg.hidden), **cfg.options)
+    widths = list(hidden or cfg.hidden)
+    return create_backbone(cfg.type, stream.input_shape, stream.n_classes, widths, **cfg.options)
 
 
 def build_model(backbone, stream: Stream) -> Classifier:

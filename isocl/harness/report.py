@@ -76,15 +76,17 @@ def failed_runs(summaries: list[dict]) -> str:
 
 
 def control_of(name: str) -> list[str]:
-    """The strategies an isotropic strategy is compared with, most direct first: `iso-X` -> X (aliases: `iso` ->
-    naive, `iso-ewc` -> ewc-factored and ewc, `iso-ewc-diag` -> ewc), then the frozen-topology controls
-    `iso-X-frozen` and `X-frozen`. Strategies not named iso or iso-*, and frozen ones themselves, have none. The
-    report keeps the controls present in the same scenario."""
-    if name.endswith("-frozen") or not (name == "iso" or name.startswith("iso-")):
+    """The strategies an isotropic strategy is compared with, most direct first: `iso-X` -> X, the same strategy,
+    backbone and head with the topology frozen (aliases: `iso` -> naive, `iso-ewc` -> ewc-factored and ewc,
+    `iso-ewc-diag` -> ewc); then `X#equal-LABEL` (or `X#equal`), a fixed network of the iso network's final widths
+    (`hidden:`). A label after `#` is otherwise ignored. Strategies not named iso or iso-* have none; a frozen
+    iso strategy (`iso-X#frozen`) is a control itself. The report keeps the controls present in the same scenario."""
+    name, _, label = name.partition("#")  # a labelled variant (iso-naive#demand) has its unlabelled controls
+    if label == "frozen" or not (name == "iso" or name.startswith("iso-")):
         return []
     direct = LEGACY_CONTROLS.get(name, [name.removeprefix("iso-")])
-    frozen = [f"{name}-frozen", *(f"{c}-frozen" for c in direct)]
-    return list(dict.fromkeys([*direct, *frozen]))
+    equal = [f"{c}#equal" + (f"-{label}" if label else "") for c in direct]  # a fixed net of iso-X's final widths
+    return list(dict.fromkeys([*direct, *equal]))
 
 
 def _largest_fixed_params(strategies: dict) -> int | None:

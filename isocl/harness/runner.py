@@ -91,7 +91,8 @@ class Run:
     def setup(self, restored: checkpoint.Restored | None) -> None:
         batched.install()  # whole-minibatch fetches from Avalanche's datasets (isocl/data/batched.py)
         RNGManager.set_random_seeds(self.seed)
-        backbone = build_backbone(restored.spec) if restored else new_backbone(self.scenario, self.stream)
+        hidden = self.params.get("hidden")
+        backbone = build_backbone(restored.spec) if restored else new_backbone(self.scenario, self.stream, hidden)
         self.model = build_model(backbone, self.stream)
         if restored:
             self.model.output_classes = restored.model_state["output_classes"].clone()

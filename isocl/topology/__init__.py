@@ -3,6 +3,7 @@ operations need isotropic=True), and the records that let state follow it. Safe 
 does not stop the next backward after a shape change (see layout.replace_data)."""
 
 from isocl.topology.checks import NonFiniteError
+from isocl.topology.demand import demand_count, grow_towards, occupied_basis, unread_gradient
 from isocl.topology.layout import parameter_axes, transform
 from isocl.topology.ops import (
     add_outputs,
@@ -26,6 +27,10 @@ __all__ = [
     "Reindex",
     "Rotation",
     "add_outputs",
+    "demand_count",
+    "grow_towards",
+    "occupied_basis",
+    "unread_gradient",
     "diagonalise",
     "full_diagonalise",
     "grow",

@@ -105,14 +105,16 @@ def sparsify(net: nn.Module) -> Change:
     return Change("sparsify", steps, {"maps": maps, "nonzero_before": before, "nonzero_after": nonzero_weights(net)})
 
 
-def _append_scaffold(net: nn.Module, k: int, n: int, scale: float, generator) -> Reindex:
+def _append_scaffold(net: nn.Module, k: int, n: int, scale: float, generator, outgoing=None) -> Reindex:
     step = Reindex(k, torch.arange(net.sizes[k + 1]), n)
     apply_step(net, step)  # zero incoming rows, biases and psi entries
     # exact: z_new = 0 for every input, so |z_k| and g_k are unchanged and a_new = 0 meets the new column
-    # of W_{k+1}. That column is random, not zero, else dL/dz_new = 0 and the scaffold never learns.
+    # of W_{k+1}. That column is random (or the given `outgoing`), not zero, else dL/dz_new = 0 and the
+    # scaffold never learns.
     out = net.maps[k + 1].weight
-    noise = torch.randn(out.shape[0], n, generator=generator, dtype=out.dtype, device="cpu")
-    out.data[:, -n:] = scale * noise.to(out.device)
+    if outgoing is None:
+        outgoing = scale * torch.randn(out.shape[0], n, generator=generator, dtype=out.dtype, device="cpu")
+    out.data[:, -n:] = outgoing.to(device=out.device, dtype=out.dtype)
     return step
 
 
@@ -181,8 +183,10 @@ def prune(net: nn.Module, k: int, n: int) -> Change:
     return Change("prune", (rotation, step), {"layer": k, "removed": n, "removed_singular_values": removed})
 
 
-def _adapt_layer(net: nn.Module, k: int, threshold: float, n_scaffold: int, scale: float, generator):
+def _adapt_layer(net: nn.Module, k: int, threshold: float, n_scaffold: int, scale: float, generator, relative: bool):
     U, s = left_basis(net.maps[k].weight)
+    if relative:  # a fraction of the layer's own largest singular value: no drift when all of them shrink
+        threshold = threshold * float(s[0])
     scaffold = int((s <= threshold).sum())  # rows beyond rank count as sigma = 0
     surplus = min(scaffold - n_scaffold, len(s) - 1)
     if surplus > 0:  # only a removal needs the rotation; growth appends in the current basis
@@ -210,10 +214,12 @@ def neuroadapt(
     *,
     scale: float = SCAFFOLD_SCALE,
     generator=None,
+    relative: bool = False,
 ) -> Change:
     """The scaffold-buffer rule (notes §4) on every hidden layer, deepest first.
 
-    A neuron with singular value <= threshold is a scaffold. Each layer is brought to exactly n_scaffold
+    A neuron with singular value <= threshold is a scaffold (relative=True: <= threshold times the layer's largest
+    singular value). Each layer is brought to exactly n_scaffold
     scaffolds: surplus ones (the smallest) are pruned, missing ones grown. A scaffold that training lifts past
     the threshold is thereby promoted and replaced, so the width follows demand. One decomposition per layer.
     """
@@ -224,7 +230,7 @@ def neuroadapt(
     check_finite(net, "neuroadapt")
     steps, layers = (), {}
     for k in reversed(range(net.n_hidden)):
-        layer_steps, layers[k] = _adapt_layer(net, k, threshold, n_scaffold, scale, generator)
+        layer_steps, layers[k] = _adapt_layer(net, k, threshold, n_scaffold, scale, generator, relative)
         steps += layer_steps
     return Change("neuroadapt", steps, {"layers": layers})
 
