@@ -123,3 +123,93 @@ def test_unknown_optimizer_state_is_refused_before_anything_changes():
         torch.equal(a["sum"], b["sum"])
         for a, b in zip(state_before["state"].values(), opt.state_dict()["state"].values(), strict=True)
     )
+
+
+# --- rotations: what each moment becomes, written out with the rotation matrices ------------------------------------
+
+OPTIMIZERS = {
+    "sgd": lambda params: torch.optim.SGD(params, lr=0.05, momentum=0.9, weight_decay=1e-3),
+    "adam": lambda params: torch.optim.Adam(params, lr=1e-2, weight_decay=1e-3),
+    "adamw": lambda params: torch.optim.AdamW(params, lr=1e-2, weight_decay=1e-3),
+    "adamw-amsgrad": lambda params: torch.optim.AdamW(params, lr=1e-2, weight_decay=1e-3, amsgrad=True),
+}
+
+
+def rotate_by_hand(tensors: dict, steps, *, squared=False) -> dict:
+    """maps.k.weight (n_k, n_{k-1}), maps.k.bias and maps.k.psi (n_k,) under rotations R of layers l: rows of layer l
+    become R^T t, columns of layer l become t R (with R * R element-wise for second moments)."""
+    out = dict(tensors)
+    for step in steps:
+        assert isinstance(step, T.Rotation)
+        R = step.matrix * step.matrix if squared else step.matrix
+        for name, t in out.items():
+            _, k, kind = name.split(".")
+            if int(k) == step.layer:
+                t = R.T @ t
+            if kind == "weight" and int(k) - 1 == step.layer:
+                t = t @ R
+            out[name] = t
+    return out
+
+
+def moments(net, optimizer, key) -> dict:
+    return {name: optimizer.state[p][key].clone() for name, p in net.named_parameters() if name.startswith("maps.")}
+
+
+def rotate_every_hidden_layer(net, optimizer) -> tuple:
+    """Diagonalise every hidden layer, then fully diagonalise map 1 (rotating layers 0 and 1 again); dense rotations."""
+    steps = ()
+    for change in [T.diagonalise(net, k) for k in range(net.n_hidden)] + [T.full_diagonalise(net, 1)]:
+        T.remap_optimizer(optimizer, net, change)
+        steps += change.steps
+    dense = {s.layer for s in steps if float((s.matrix.abs() > 1e-3).double().mean()) > 0.5}
+    assert dense == set(range(net.n_hidden))  # every layer mixes its neurons, not just a permutation
+    return steps
+
+
+def close(actual: dict, expected: dict, tolerance: float) -> bool:
+    return all(
+        torch.allclose(actual[n], expected[n], rtol=0, atol=tolerance * float(expected[n].abs().max()))
+        for n in expected
+    )
+
+
+@pytest.mark.parametrize("kind", sorted(OPTIMIZERS))
+def test_first_moments_rotate_exactly_like_the_parameters(float64, kind):
+    """exp_avg and momentum_buffer are linear in the gradients, and the gradient of the rotated net is the rotated
+    gradient: after a rotation they are the rotated moments (exactly), and they stay so through the next step,
+    whose gradient is taken at the rotated point (the step itself is not rotation-equivariant for Adam)."""
+    key = "momentum_buffer" if kind == "sgd" else "exp_avg"
+    net = make_net((8, 12, 10, 5))
+    rotated = copy.deepcopy(net)
+    opt, opt_rotated = OPTIMIZERS[kind](net.parameters()), OPTIMIZERS[kind](rotated.parameters())
+    data = batches(net, 4)
+    train(net, opt, data[:3])
+    train(rotated, opt_rotated, data[:3])
+    before = moments(net, opt, key)
+    steps = rotate_every_hidden_layer(rotated, opt_rotated)
+    assert close(moments(rotated, opt_rotated, key), rotate_by_hand(before, steps), 1e-12)
+    train(net, opt, data[3:])
+    train(rotated, opt_rotated, data[3:])
+    assert close(moments(rotated, opt_rotated, key), rotate_by_hand(moments(net, opt, key), steps), 1e-10)
+
+
+@pytest.mark.parametrize("kind", ["adam", "adamw", "adamw-amsgrad"])
+def test_second_moments_take_the_squared_rotation(float64, kind):
+    """The documented approximation diag(R^T diag(v) R) ~ (R * R)^T v, exactly that. R * R is doubly stochastic
+    (rows and columns of an orthogonal matrix have unit norm), so each new entry is a convex combination of old
+    ones: v stays >= 0 and within [min v, max v], and every tensor's sum is kept."""
+    keys = ("exp_avg_sq", "max_exp_avg_sq") if kind.endswith("amsgrad") else ("exp_avg_sq",)
+    net = make_net((8, 12, 10, 5))
+    opt = OPTIMIZERS[kind](net.parameters())
+    train(net, opt, batches(net, 3))
+    before = {key: moments(net, opt, key) for key in keys}
+    steps = rotate_every_hidden_layer(net, opt)
+    for key in keys:
+        after = moments(net, opt, key)
+        assert close(after, rotate_by_hand(before[key], steps, squared=True), 1e-12)
+        assert not close(after, before[key], 1e-3)  # they did move
+        for name, v in before[key].items():
+            assert torch.all(after[name] >= 0)
+            assert torch.isclose(after[name].sum(), v.sum(), rtol=1e-12, atol=0)
+            assert v.min() * (1 - 1e-12) <= after[name].min() and after[name].max() <= v.max() * (1 + 1e-12)

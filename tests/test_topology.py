@@ -8,6 +8,7 @@ import torch
 
 from isocl import topology as T
 from isocl.nn import IsoMLP, ReLUMLP, TanhMLP
+from isocl.topology.decompose import left_basis
 from isocl.topology.layout import apply_step
 
 from .nets import inputs, make_net, random_orthogonal
@@ -293,3 +294,131 @@ def test_a_failure_half_way_rolls_back(monkeypatch):
         T.prune(net, 1, 2)
     assert net.sizes == [8, 20, 30, 12, 5]
     assert all(torch.equal(before[name], value) for name, value in net.state_dict().items())
+
+
+# --- the precondition of exact pruning: sigma_j = 0 and psi_k[j] = 0 -------------------------------------------------
+
+
+def range_basis(W: torch.Tensor) -> torch.Tensor:
+    """An orthonormal basis (n, m) of the column space of a tall W (n, m) of full rank m."""
+    Q, _ = torch.linalg.qr(W.detach())
+    return Q
+
+
+def psi_on_zero_sigma_neurons(net, k, n_zero) -> torch.Tensor:
+    """psi_k in the diagonalised basis of layer k, restricted to its n_zero neurons of singular value 0."""
+    U, _ = left_basis(net.maps[k].weight)
+    return (U.T @ net.maps[k].psi.detach())[-n_zero:]
+
+
+def outside_range(W: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """The part of v orthogonal to the column space of a tall W."""
+    Q = range_basis(W)
+    return v.detach() - Q @ (Q.T @ v.detach())
+
+
+def net_with_zero_sigmas(psi_on_them: bool):
+    """Layer 1 (20 wide) reads 12 neurons: 8 neurons of singular value 0 after diagonalisation. psi_1 is random
+    along the 12 others; along the 8 it is random too (psi_on_them) or 0 (to rounding)."""
+    net = make_net((8, 12, 20, 6, 5))
+    if not psi_on_them:
+        with torch.no_grad():
+            psi = net.maps[1].psi
+            psi.sub_(outside_range(net.maps[1].weight, psi))
+    return net
+
+
+def test_prune_of_zero_singular_values_is_exact_when_their_psi_entries_are_zero(float64):
+    """The pruned neurons are constants b_j: o_1 absorbs b_j^2, psi_2 the term g_1 b_j W_2[:, j]. psi_1 is non-zero
+    on the kept neurons and psi_2 everywhere: only the pruned neurons' own psi entries must vanish."""
+    net = net_with_zero_sigmas(psi_on_them=False)
+    assert float(psi_on_zero_sigma_neurons(net, 1, 8).abs().max()) < 1e-12
+    assert float(net.maps[1].psi.detach().norm()) > 0.2 and float(net.maps[2].psi.detach().norm()) > 0.2
+    x = inputs(net)
+    with torch.no_grad():
+        before = net(x)
+        change = T.prune(net, 1, 8)
+        after = net(x)
+    assert float(change.info["removed_singular_values"].max()) < 1e-12
+    assert net.sizes == [8, 12, 12, 6, 5]
+    assert relative_change(before, after) < EXACT
+
+
+def test_prune_of_zero_singular_values_is_not_exact_when_their_psi_entries_are_not(float64):
+    """A neuron of singular value 0 with psi_k[j] != 0 computes g_{k-1} psi_k[j] + b_j, which varies with the input:
+    neither o_k nor psi_{k+1} (constants) can absorb it, so its removal changes the function."""
+    net = net_with_zero_sigmas(psi_on_them=True)
+    assert float(psi_on_zero_sigma_neurons(net, 1, 8).norm()) > 0.1
+    x = inputs(net)
+    with torch.no_grad():
+        before = net(x)
+        change = T.prune(net, 1, 8)
+        after = net(x)
+    assert float(change.info["removed_singular_values"].max()) < 1e-12
+    assert net.sizes == [8, 12, 12, 6, 5]
+    assert relative_change(before, after) > 1e-6
+
+
+# --- psi = "expectation": exact where the gain is constant over the batch ---------------------------------------------
+
+
+def expectation_net():
+    torch.manual_seed(0)
+    net = IsoMLP([8, 20, 12, 5], init="xavier_normal", psi="expectation")
+    with torch.no_grad():
+        for layer in net.maps:
+            layer.bias.normal_()
+    return net
+
+
+def equal_norm_inputs(net, n=64, radius=2.0):
+    """Inputs whose hidden pre-activations z_0 = W_0 x + b_0 all have the same norm: z_0 = radius d + b_perp with d a
+    unit vector in the column space of W_0 and b_perp the part of b_0 outside it. So g_0 is the same for every
+    sample, and replacing g_0 by its batch mean is exact on this batch."""
+    W, b = net.maps[0].weight.detach(), net.maps[0].bias.detach()
+    Q = range_basis(W)
+    g = torch.Generator().manual_seed(2)
+    directions = Q @ torch.nn.functional.normalize(torch.randn(Q.shape[1], n, generator=g), dim=0)
+    target = radius * directions.T + outside_range(W, b)
+    return torch.linalg.lstsq(W, (target - b).T).solution.T
+
+
+def test_expectation_mode_is_exact_on_a_batch_of_constant_gain(float64):
+    """Where g_0 is the same for every sample, E[g_0] W_1 b_perp in the bias is exactly the g_0 W_1 b_perp the pruned
+    constants contributed, so pruning them is exact on that batch (any other factor than E[g_0] is not)."""
+    net = expectation_net()
+    x = equal_norm_inputs(net)
+    trace = []
+    net.train()
+    with torch.no_grad():
+        before = net(x, trace=trace)  # also records E[g_0] of this batch
+    g = trace[1].gain
+    assert float(g.max() - g.min()) < 1e-14 * float(g.max())
+    # what the 12 pruned constants fed into map 1 (times g_0): W_1 b_perp
+    correction = net.maps[1].weight.detach() @ outside_range(net.maps[0].weight, net.maps[0].bias)
+    assert float(correction.norm()) > 0.1 * float(before.abs().max())  # the fold matters: half of it would show
+    with torch.no_grad():
+        change = T.prune(net, 0, 12)
+        after = net.eval()(x)
+    assert float(change.info["removed_singular_values"].max()) < 1e-12
+    assert relative_change(before, after) < EXACT
+
+
+def test_expectation_mode_moves_each_sample_by_its_gain_deviation(float64):
+    """On any batch the next map's pre-activation moves by exactly (E[g_0] - g_0) times the pruned constants'
+    contribution W_1 b_perp: the fold adds E[g_0] W_1 b_perp to the bias where g_0 W_1 b_perp was."""
+    net = expectation_net()
+    x = inputs(net)
+    trace = []
+    net.train()
+    with torch.no_grad():
+        net(x, trace=trace)
+    mean_g, g, z1 = float(net.mean_gains[0]), trace[1].gain, trace[1].preactivation
+    assert float(g.max() - g.min()) > 1e-3  # a generic batch: g_0 varies
+    correction = net.maps[1].weight.detach() @ outside_range(net.maps[0].weight, net.maps[0].bias)
+    with torch.no_grad():
+        T.prune(net, 0, 12)
+        after = []
+        net.eval()(x, trace=after)
+    expected = z1 + (mean_g - g) * correction
+    assert torch.allclose(after[1].preactivation, expected, rtol=0, atol=EXACT * float(z1.abs().max()))
