@@ -48,7 +48,9 @@ def train(strategy, index, steps, setting):
 
 @pytest.mark.parametrize("setting", ["class", "task"])
 def test_growth_at_a_task_boundary_leaves_earlier_predictions_identical(float64, setting):
-    strategy = stub_strategy(setting, [IncrementalHead(), TopologyPlugin(TopologyPolicy(n_scaffold=3))])
+    strategy = stub_strategy(
+        setting, [IncrementalHead(), TopologyPlugin(TopologyPolicy(policy="author", n_scaffold=3))]
+    )
     enter_experience(strategy, 0)
     assert strategy.model.output_classes.tolist() == [0, 1]  # the untrained head is cut to the first task
     train(strategy, 0, 20, setting)
@@ -71,7 +73,7 @@ def test_growth_at_a_task_boundary_leaves_earlier_predictions_identical(float64,
 
 
 def test_with_a_full_head_the_topology_layer_leaves_the_outputs_alone():
-    strategy = stub_strategy("class", [TopologyPlugin(TopologyPolicy(n_scaffold=3))])
+    strategy = stub_strategy("class", [TopologyPlugin(TopologyPolicy(policy="author", n_scaffold=3))])
     enter_experience(strategy, 0)
     enter_experience(strategy, 1)
     assert strategy.model.output_classes.tolist() == list(range(6))
@@ -80,7 +82,9 @@ def test_with_a_full_head_the_topology_layer_leaves_the_outputs_alone():
 
 def test_scaffolds_learn_during_the_new_task_with_optimiser_state_kept():
     # threshold 0: neuroadapt never prunes trained neurons
-    strategy = stub_strategy("class", [IncrementalHead(), TopologyPlugin(TopologyPolicy(threshold=0.0, n_scaffold=4))])
+    strategy = stub_strategy(
+        "class", [IncrementalHead(), TopologyPlugin(TopologyPolicy(policy="author", threshold=0.0, n_scaffold=4))]
+    )
     enter_experience(strategy, 0)
     train(strategy, 0, 10, "class")
     steps_before = {id(p): int(s["step"]) for p, s in strategy.optimizer.state.items()}
@@ -97,7 +101,7 @@ def test_scaffolds_learn_during_the_new_task_with_optimiser_state_kept():
 
 
 def test_neuroadapt_after_an_epoch_keeps_training_going():
-    plugin = TopologyPlugin(TopologyPolicy(threshold=0.99, n_scaffold=2))
+    plugin = TopologyPlugin(TopologyPolicy(policy="author", threshold=0.99, n_scaffold=2))
     strategy = stub_strategy("class", [IncrementalHead(), plugin])
     enter_experience(strategy, 0)
     for _ in range(3):

@@ -45,7 +45,8 @@ from isocl.topology.release import hidden_activations
 class TopologyPolicy:
     """Every setting of the topology layer, with its defaults in this one place (settable per strategy)."""
 
-    policy: Literal["author", "demand", "frozen"] = "author"  # growth and adaptation rule (module docstring)
+    # growth and adaptation rule (module docstring); demand by evidence: README "Growth policies compared"
+    policy: Literal["author", "demand", "frozen"] = "demand"
     threshold: Annotated[float, Field(ge=0)] = 0.95  # singular value at or below which a neuron is a scaffold
     n_scaffold: Annotated[int, Field(ge=0)] = 5  # scaffolds kept per hidden layer (the author's Exp 3)
     n_probe: Annotated[int, Field(ge=1)] = 256  # inputs kept per experience to find its directions at removal
