@@ -1,52 +1,52 @@
 """A strategy's state between experiences as plain data, for checkpoints: no pickle of objects.
 
-The state is a tree of tensors and JSON's types (dicts with str keys, lists, str, int, float, bool, None).
-`export_state(holder, references)` and `import_state(holder, state, references)` dispatch on the holder's type:
-the strategy object itself (the attributes its builder declares with `register_strategy(state=...)`), then each
-of its plugins except isocl's bookkeeping ones and Avalanche's EvaluationPlugin. A plugin of one's own either gets
-an adapter here or defines `state_dict()` / `load_state_dict(state)` over such a tree; a holder with attributes
-and neither is refused when the checkpoint is written, and one that keeps nothing between experiences is
-registered with `stateless(cls)`.
+`export_state(holder, references) -> dict` and `import_state(holder, state, references)` dispatch on the holder's
+type: the strategy object itself (the attributes its builder declares with `register_strategy(state=...)`), then
+each of its plugins except isocl's bookkeeping ones and Avalanche's EvaluationPlugin. The state is a tree of
+tensors and JSON's types (isocl/cl/state_data.py: the codecs for memories and importances). A plugin of one's own
+either gets an adapter here or defines `state_dict()` / `load_state_dict(state)` over such a tree; a holder with
+attributes and neither is refused when the checkpoint is written, and one that keeps nothing between experiences
+is registered with `stateless(cls)`. `references` holds the run's model, optimiser and stream data sets ("train").
 
-References, not copies: a memory is a subset of the stream's training set, stored as indices into
-`references["train"]` with each sample's task label and rebuilt as Avalanche datasets over it; LwF's previous
-model is stored as its backbone spec and state dict and rebuilt as a copy of `references["model"]` of that shape.
-Dicts keyed by training slot, experience or class are stored as [key, value] pairs, in their order.
+Avalanche keys per-experience state by training slot (`clock.train_exp_counter`); those dicts are stored as
+[key, value] pairs in their order. What a plugin rebuilds from the scenario (the topology policy, AGEM's data
+loader) or recomputes every step (GEM's and AGEM's reference gradients) is not stored.
 """
 
+import copy
+from collections import defaultdict
 from functools import singledispatch
 
-import torch
-from avalanche.benchmarks.utils import _taskaware_classification_subset, concat_datasets, make_avalanche_dataset
-from avalanche.benchmarks.utils.data import AvalancheDataset
-from avalanche.benchmarks.utils.data_attribute import TensorDataAttribute
-from avalanche.benchmarks.utils.flat_data import FlatData
-from avalanche.models import MultiTaskModule
-from avalanche.training.plugins import (
-    EvaluationPlugin,
-)
-from avalanche.training.storage_policy import (
-    ClassBalancedBuffer,
-    ExperienceBalancedBuffer,
-    ReservoirSamplingBuffer,
-)
-from avalanche.training.supervised.der import ClassBalancedBufferWithLogits
+from avalanche.benchmarks.utils.data_loader import GroupBalancedInfiniteDataLoader
+from avalanche.training import DER, Cumulative
+from avalanche.training.plugins import AGEMPlugin, EvaluationPlugin, EWCPlugin, GEMPlugin, LwFPlugin, ReplayPlugin
+from avalanche.training.plugins import SynapticIntelligencePlugin as SIPlugin
+from avalanche.training.plugins.clock import Clock
 from avalanche.training.templates import BaseTemplate
 from avalanche.training.templates.base_sgd import PeriodicEval
-from avalanche.training.utils import ParamData
-from torch import Tensor
 
+from isocl.cl.ewc import FactoredEWC, FisherFactors
+from isocl.cl.head import IncrementalHead
+from isocl.cl.policy import TopologyPlugin
+from isocl.cl.state_data import (
+    StateError,
+    UnsupportedHolderError,
+    check_tree,
+    export_buffer,
+    export_dataset,
+    export_module,
+    export_params,
+    import_buffer,
+    import_dataset,
+    import_module,
+    import_params,
+    pairs,
+    type_name,
+)
+from isocl.nn import build_backbone
 
-class StateError(ValueError):
-    """Stored state that does not fit the strategy it is imported into."""
-
-
-class UnsupportedHolderError(TypeError):
-    """State that no adapter turns into plain data."""
-
-
-def type_name(holder) -> str:
-    return type(holder).__qualname__
+__all__ = ["StateError", "UnsupportedHolderError", "export_state", "export_strategy", "import_state"]
+__all__ += ["import_strategy", "stateless"]
 
 
 def _has_protocol(holder) -> bool:
@@ -74,31 +74,18 @@ def import_state(holder, state: dict, references: dict) -> None:
     if _has_protocol(holder):
         holder.load_state_dict(state)
     elif state:
-        raise StateError(f"the checkpoint holds state for a {type_name(holder)}, which has no adapter to take it")
+        raise StateError(f"it holds state for a {type_name(holder)}, which keeps none")
 
 
 def stateless(cls):
     """Register `cls` as keeping nothing between experiences."""
     export_state.register(cls)(lambda holder, references: {})
-    import_state.register(cls)(lambda holder, state, references: import_state.dispatch(object)(holder, state, {}))
+    import_state.register(cls)(import_state.dispatch(object))
     return cls
 
 
-stateless(BaseTemplate)  # a strategy's own state is what its subclass adapters below export
+stateless(BaseTemplate)  # a strategy's own state is what the adapters of its subclasses below export
 stateless(PeriodicEval)
-
-
-def check_tree(tree, where: str = "state") -> None:
-    if isinstance(tree, dict):
-        for key, value in tree.items():
-            if not isinstance(key, str):
-                raise UnsupportedHolderError(f"{where}: key {key!r} is not a str")
-            check_tree(value, f"{where}.{key}")
-    elif isinstance(tree, list):
-        for i, value in enumerate(tree):
-            check_tree(value, f"{where}[{i}]")
-    elif not (tree is None or isinstance(tree, Tensor | str | int | float)):
-        raise UnsupportedHolderError(f"{where} is a {type(tree).__name__}: a checkpoint holds tensors and JSON types")
 
 
 def _stateful(strategy, skip: set[str]) -> list:
@@ -106,7 +93,7 @@ def _stateful(strategy, skip: set[str]) -> list:
 
 
 def export_strategy(strategy, references: dict, *, skip: tuple = (), declared: tuple = ()) -> dict:
-    """The strategy's state, its plugins' (those of the types in `skip` excepted) and its model's extras."""
+    """The state of the strategy, of its plugins (not those of the types in `skip`) and its model's extras."""
     own = export_state(strategy, references)
     missing = [name for name in declared if name not in own]
     if missing:
@@ -114,157 +101,188 @@ def export_strategy(strategy, references: dict, *, skip: tuple = (), declared: t
             f"{type_name(strategy)} declares state {missing} (register_strategy(state=...)) that no adapter in "
             "isocl/cl/state.py exports: add one there"
         )
-    skipped = sorted({type_name(p) for p in skip})
+    skipped = sorted({p.__qualname__ for p in skip})
     plugins = [{"type": type_name(p), "state": export_state(p, references)} for p in _stateful(strategy, set(skipped))]
     tree = {"type": type_name(strategy), "state": own, "skip": skipped, "plugins": plugins}
-    tree["model"] = _export_module(strategy.model)
+    tree["model"] = export_module(strategy.model)
     check_tree(tree, "strategy")
     return tree
 
 
 def import_strategy(strategy, tree: dict, references: dict) -> None:
+    """Put an exported state back into a strategy freshly built with the same plugins."""
     plugins = _stateful(strategy, set(tree["skip"]))
-    stored = [entry["type"] for entry in tree["plugins"]]
-    if tree["type"] != type_name(strategy) or stored != [type_name(p) for p in plugins]:
-        raise StateError(
-            f"it holds a {tree['type']} with plugins {stored}; this run builds a {type_name(strategy)} with "
-            f"{[type_name(p) for p in plugins]}"
-        )
+    stored, built = [entry["type"] for entry in tree["plugins"]], [type_name(p) for p in plugins]
+    if tree["type"] != type_name(strategy) or stored != built:
+        raise StateError(f"it holds a {tree['type']} with plugins {stored}; this run, a {type_name(strategy)} {built}")
     import_state(strategy, tree["state"], references)
     for plugin, entry in zip(plugins, tree["plugins"], strict=True):
         import_state(plugin, entry["state"], references)
-    _import_module(strategy.model, tree["model"])
+    import_module(strategy.model, tree["model"])
 
 
-def _export_module(model) -> dict:
-    """What a model keeps outside its state dict: Avalanche's known tasks, the backbone's last mean gains."""
-    state = {}
-    if isinstance(model, MultiTaskModule):
-        state["known_tasks"] = [int(t) for t in model.known_train_tasks_labels]
-        state["max_class_label"] = int(model.max_class_label)
-    gains = getattr(getattr(model, "backbone", None), "mean_gains", None)
-    if gains is not None:
-        state["mean_gains"] = list(gains)
+CLOCK = ("train_iterations", "train_exp_counter", "train_exp_epochs", "train_exp_iterations")
+CLOCK += ("train_epoch_iterations", "total_iterations")
+
+
+@export_state.register
+def _(holder: Clock, references):  # the strategy holds it as `strategy.clock` too: restored in place
+    return {name: int(getattr(holder, name)) for name in CLOCK}
+
+
+@import_state.register
+def _(holder: Clock, state, references):
+    for name in CLOCK:
+        setattr(holder, name, int(state[name]))
+
+
+@export_state.register
+def _(holder: ReplayPlugin, references):
+    return {"storage_policy": export_buffer(holder.storage_policy, references)}
+
+
+@import_state.register
+def _(holder: ReplayPlugin, state, references):
+    import_buffer(holder.storage_policy, state["storage_policy"], references)
+
+
+@export_state.register
+def _(holder: DER, references):
+    return {"storage_policy": export_buffer(holder.storage_policy, references)}
+
+
+@import_state.register
+def _(holder: DER, state, references):
+    import_buffer(holder.storage_policy, state["storage_policy"], references)
+
+
+@export_state.register
+def _(holder: Cumulative, references):
+    return {"dataset": None if holder.dataset is None else export_dataset(holder.dataset, references)}
+
+
+@import_state.register
+def _(holder: Cumulative, state, references):
+    holder.dataset = None if state["dataset"] is None else import_dataset(state["dataset"], references)
+
+
+@export_state.register
+def _(holder: AGEMPlugin, references):
+    return {"buffers": [export_dataset(b, references) for b in holder.buffers]}
+
+
+@import_state.register
+def _(holder: AGEMPlugin, state, references):
+    """The memory, and its loader and iterator as update_memory makes them (the iterator draws nothing yet)."""
+    holder.buffers = [import_dataset(b, references) for b in state["buffers"]]
+    holder.buffer_dataloader, holder.buffer_dliter = None, iter([])
+    if holder.buffers:
+        holder.buffer_dataloader = GroupBalancedInfiniteDataLoader(
+            holder.buffers, batch_size=holder.sample_size // len(holder.buffers), num_workers=0, pin_memory=False
+        )
+        holder.buffer_dliter = iter(holder.buffer_dataloader)
+
+
+@export_state.register
+def _(holder: GEMPlugin, references):
+    return {"memory": [[int(slot), {"x": x, "y": holder.memory_y[slot], "tid": holder.memory_tid[slot]}]
+                       for slot, x in holder.memory_x.items()]}  # fmt: skip
+
+
+@import_state.register
+def _(holder: GEMPlugin, state, references):
+    holder.memory_x, holder.memory_y, holder.memory_tid = {}, {}, {}
+    for slot, memory in state["memory"]:
+        holder.memory_x[slot], holder.memory_y[slot], holder.memory_tid[slot] = memory["x"], memory["y"], memory["tid"]
+
+
+@export_state.register
+def _(holder: LwFPlugin, references):
+    lwf, prev = holder.lwf, holder.lwf.prev_model
+    state = {"expcount": int(lwf.expcount), "prev_model": None}
+    state["prev_classes_by_task"] = pairs(lwf.prev_classes_by_task, lambda classes: [int(c) for c in classes])
+    if prev is not None:  # its shape may differ from the current model's after topology changes
+        spec = {k: list(v) if isinstance(v, tuple) else v for k, v in prev.backbone.spec().items()}
+        extras = export_module(prev)
+        state["prev_model"] = {"spec": spec, "state": prev.state_dict(), "extras": extras, "training": prev.training}
     return state
 
 
-def _import_module(model, state: dict) -> None:
-    if "known_tasks" in state:
-        model.known_train_tasks_labels = set(state["known_tasks"])
-        model.max_class_label = int(state["max_class_label"])
-    if "mean_gains" in state:
-        model.backbone.mean_gains = list(state["mean_gains"])
+@import_state.register
+def _(holder: LwFPlugin, state, references):
+    lwf = holder.lwf
+    lwf.expcount, lwf.prev_model = int(state["expcount"]), None
+    lwf.prev_classes_by_task = defaultdict(set)
+    for task, classes in state["prev_classes_by_task"]:
+        for c in classes:  # in the stored order
+            lwf.prev_classes_by_task[task].add(c)
+    stored = state["prev_model"]
+    if stored is not None:
+        model = references["model"]
+        prev = copy.deepcopy(model)
+        prev.backbone = build_backbone(stored["spec"]).to(next(model.parameters()).device)
+        prev.output_classes = stored["state"]["output_classes"].clone()
+        prev.load_state_dict(stored["state"])
+        prev.train(stored["training"])
+        import_module(prev, stored["extras"])
+        lwf.prev_model = prev
 
 
-def _pairs(mapping: dict, export) -> list:
-    return [[int(key), export(value)] for key, value in mapping.items()]
+@export_state.register
+def _(holder: EWCPlugin, references):
+    return {name: pairs(getattr(holder, name), export_params) for name in ("saved_params", "importances")}
 
 
-def _root_indices(node, idx: Tensor, train) -> Tensor:
-    """Positions `idx` of an Avalanche dataset, as indices into the training set it was drawn from."""
-    if node is train:
-        return idx
-    if isinstance(node, AvalancheDataset):
-        return _root_indices(node._flat_data, idx, train)
-    if not isinstance(node, FlatData):
-        raise UnsupportedHolderError(f"a memory holds samples of a {type(node).__name__}, not of the training set")
-    if node._indices is not None:
-        idx = torch.as_tensor(list(node._indices), dtype=torch.long)[idx]
-    cumulative = torch.as_tensor(node._cumulative_sizes, dtype=torch.long)
-    child = torch.searchsorted(cumulative, idx, right=True)
-    out = torch.empty_like(idx)
-    for d in child.unique().tolist():
-        rows = child == d
-        out[rows] = _root_indices(node._datasets[d], idx[rows] - (int(cumulative[d - 1]) if d else 0), train)
-    return out
+@import_state.register
+def _(holder: EWCPlugin, state, references):
+    for name in ("saved_params", "importances"):
+        setattr(holder, name, defaultdict(dict, {int(slot): import_params(s) for slot, s in state[name]}))
 
 
-def export_dataset(dataset, references: dict) -> dict:
-    train = references["train"]
-    indices = _root_indices(dataset, torch.arange(len(dataset)), train)
-    for i in range(0, len(dataset), max(1, len(dataset) // 16)):  # labels pass unchanged (no class mapping)
-        if int(dataset.targets[i]) != int(train[int(indices[i])][1]):
-            raise UnsupportedHolderError("a memory's labels differ from the training set's: cannot store indices")
-    tasks = torch.tensor([int(t) for t in dataset.targets_task_labels], dtype=torch.long)
-    return {"indices": indices, "task_labels": tasks}
-
-
-def import_dataset(state: dict, references: dict) -> AvalancheDataset:
-    """The samples at the stored indices with their task labels, in order (one subset per run of equal labels)."""
-    train = references["train"]
-    indices, tasks = state["indices"].tolist(), state["task_labels"].tolist()
-    if len(indices) != len(tasks) or any(not 0 <= i < len(train) for i in indices):
-        raise StateError("a stored memory's indices do not fit the training set")
-    parts, start = [], 0
-    for end in range(1, len(indices) + 1):
-        if end == len(indices) or tasks[end] != tasks[start]:
-            parts.append(_taskaware_classification_subset(train, indices=indices[start:end], task_labels=tasks[start]))
-            start = end
-    if not parts:
-        return _taskaware_classification_subset(train, indices=[], task_labels=0)
-    return parts[0] if len(parts) == 1 else concat_datasets(parts)
-
-
-def _export_reservoir(buffer: ReservoirSamplingBuffer, references: dict, logits: bool) -> dict:
-    state = {"max_size": int(buffer.max_size), "weights": buffer._buffer_weights}
-    state["data"] = export_dataset(buffer.buffer, references)
-    if logits:  # DER++: the stored logits, one tensor per sample
-        state["logits"] = list(buffer.buffer._data_attributes["logits"].data)
+@export_state.register
+def _(holder: SIPlugin, references):
+    state = {"ewc_data": [export_params(d) for d in holder.ewc_data]}
+    state["syn_data"] = {key: export_params(d) for key, d in holder.syn_data.items()}
+    if hasattr(holder, "shapes"):  # isocl's CopyingSIPlugin: the shapes its flattened state had
+        state["shapes"] = {name: list(shape) for name, shape in holder.shapes.items()}
     return state
 
 
-def _import_reservoir(state: dict, references: dict, logits: bool) -> ReservoirSamplingBuffer:
-    buffer = ReservoirSamplingBuffer(int(state["max_size"]))
-    data = import_dataset(state["data"], references)
-    if logits:
-        rows = FlatData([list(state["logits"])], discard_elements_not_in_indices=True)
-        attribute = TensorDataAttribute(rows, name="logits", use_in_getitem=True)
-        data = make_avalanche_dataset(data, data_attributes=[attribute])
-    if len(state["weights"]) != len(data) or (logits and len(state["logits"]) != len(data)):
-        raise StateError("a stored memory's weights or logits do not match its samples")
-    buffer.buffer, buffer._buffer_weights = data, state["weights"]
-    return buffer
+@import_state.register
+def _(holder: SIPlugin, state, references):
+    holder.ewc_data = tuple(import_params(d) for d in state["ewc_data"])
+    holder.syn_data = {key: import_params(d) for key, d in state["syn_data"].items()}
+    if "shapes" in state:
+        holder.shapes = {name: tuple(shape) for name, shape in state["shapes"].items()}
 
 
-BALANCED = (ExperienceBalancedBuffer, ClassBalancedBuffer, ClassBalancedBufferWithLogits)
+@export_state.register
+def _(holder: FactoredEWC, references):
+    factors = pairs(holder.factors, lambda f: [list(m) for m in f.maps])
+    return {"anchor": dict(holder.anchor), "factors": factors}
 
 
-def export_buffer(policy, references: dict) -> dict:
-    if not isinstance(policy, BALANCED):
-        raise UnsupportedHolderError(f"cannot checkpoint a {type_name(policy)} memory: add it to isocl/cl/state.py")
-    logits = isinstance(policy, ClassBalancedBufferWithLogits)
-    groups = _pairs(policy.buffer_groups, lambda g: _export_reservoir(g, references, logits))
-    state = {"max_size": int(policy.max_size), "groups": groups}
-    if isinstance(policy, ExperienceBalancedBuffer):
-        state["num_exps"] = int(policy._num_exps)
-    else:
-        state["seen_classes"] = [int(c) for c in policy.seen_classes]
-    return state
+@import_state.register
+def _(holder: FactoredEWC, state, references):
+    holder.anchor = dict(state["anchor"])
+    holder.factors = {int(slot): FisherFactors([tuple(m) for m in maps]) for slot, maps in state["factors"]}
 
 
-def import_buffer(policy, state: dict, references: dict) -> None:
-    logits = isinstance(policy, ClassBalancedBufferWithLogits)
-    policy.max_size = int(state["max_size"])
-    policy.buffer_groups = {int(k): _import_reservoir(g, references, logits) for k, g in state["groups"]}
-    if isinstance(policy, ExperienceBalancedBuffer):
-        policy._num_exps = int(state["num_exps"])
-    else:
-        policy.seen_classes = set()
-        for c in state["seen_classes"]:  # in the stored order
-            policy.seen_classes.add(int(c))
+@export_state.register
+def _(holder: TopologyPlugin, references):  # its policy comes from the scenario
+    return {"probes": pairs(holder.probes)}
 
 
-def _export_params(store: dict) -> dict:
-    """Avalanche's ParamData (EWC, SI) by parameter name."""
-    if not all(isinstance(p, ParamData) for p in store.values()):
-        raise UnsupportedHolderError("an importance store holds something other than Avalanche ParamData")
-    return {name: {"name": p.name, "shape": list(p.shape), "device": str(p.device), "data": p.data}
-            for name, p in store.items()}  # fmt: skip
+@import_state.register
+def _(holder: TopologyPlugin, state, references):
+    holder.probes = {int(exp): probes for exp, probes in state["probes"]}
 
 
-def _import_params(state: dict) -> dict:
-    store = {}
-    for key, s in state.items():
-        store[key] = ParamData(s["name"], init_tensor=s["data"], device=s["device"])
-        store[key].shape = torch.Size(s["shape"])
-    return store
+@export_state.register
+def _(holder: IncrementalHead, references):
+    return {"started": bool(holder.started)}
+
+
+@import_state.register
+def _(holder: IncrementalHead, state, references):
+    holder.started = bool(state["started"])

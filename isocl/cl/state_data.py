@@ -98,19 +98,27 @@ def export_dataset(dataset, references: dict) -> dict:
     return {"indices": indices, "task_labels": tasks}
 
 
+def _stream_dataset(train) -> AvalancheDataset:
+    """The training set as the stream's benchmark wraps it (nc_benchmark: an identity class mapping, which also
+    makes labels come out as ints), so that rebuilt samples are the originals, types included."""
+    labels = torch.as_tensor(train.targets if hasattr(train, "targets") else train.tensors[1])
+    mapping = list(range(int(labels.max()) + 1)) if len(labels) else []
+    return _taskaware_classification_subset(train, class_mapping=mapping, initial_transform_group="train")
+
+
 def import_dataset(state: dict, references: dict) -> AvalancheDataset:
     """The samples at the stored indices with their task labels, in order (one subset per run of equal labels)."""
     train = references["train"]
     indices, tasks = state["indices"].tolist(), state["task_labels"].tolist()
     if len(indices) != len(tasks) or any(not 0 <= i < len(train) for i in indices):
         raise StateError("a stored memory's indices do not fit the training set")
-    parts, start = [], 0
+    root, parts, start = _stream_dataset(train), [], 0
     for end in range(1, len(indices) + 1):
         if end == len(indices) or tasks[end] != tasks[start]:
-            parts.append(_taskaware_classification_subset(train, indices=indices[start:end], task_labels=tasks[start]))
+            parts.append(_taskaware_classification_subset(root, indices=indices[start:end], task_labels=tasks[start]))
             start = end
     if not parts:
-        return _taskaware_classification_subset(train, indices=[], task_labels=0)
+        return _taskaware_classification_subset(root, indices=[], task_labels=0)
     return parts[0] if len(parts) == 1 else concat_datasets(parts)
 
 
