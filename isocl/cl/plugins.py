@@ -50,9 +50,6 @@ class EpochProgress(SupervisedPlugin):
             self.bar.close()
             self.bar = None
 
-    def __getstate__(self):  # a checkpoint never holds a terminal handle
-        return {**self.__dict__, "bar": None}
-
 
 class WidthRecorder(SupervisedPlugin):
     """Records the backbone's widths and parameter count after every training epoch (after any topology change

@@ -8,7 +8,6 @@ matches this run's. One process at a time works in a run folder (a lock file); a
 stops, is marked failed, and the others go on.
 """
 
-import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,11 +21,11 @@ from isocl.cl.plugins import DivergedError
 from isocl.cl.strategy import lookup
 from isocl.data import Stream, batched, build_stream, load_dataset
 from isocl.errors import ConfigError
-from isocl.harness import checkpoint, provenance, steps, store
+from isocl.harness import checkpoint, folders, provenance, steps, store
 from isocl.harness.build import build_model, build_optimizer, build_strategy, new_backbone
 from isocl.harness.config import Scenario
 from isocl.harness.history import RunHistory
-from isocl.harness.wandb_log import WandbRun, discard_unfinished
+from isocl.harness.runlog import RunLog
 from isocl.nn import build_backbone
 from isocl.topology import NonFiniteError
 
@@ -135,79 +134,6 @@ def _training_slot(events: list, index: int, experience: int) -> int:
     return [exp for kind, exp in events[:index] if kind == "train"].index(experience)
 
 
-def _metrics_file_upto(directory: Path, next_step: int) -> Path:
-    """metrics.jsonl holding only the steps a checkpoint covers (a step cut off before its checkpoint is redone)."""
-    path = directory / "metrics.jsonl"
-    kept = [r for r in store.read_jsonl(path) if r["step"] < next_step]
-    path.unlink(missing_ok=True)
-    for record in kept:
-        store.append_jsonl(path, record)
-    return path
-
-
-def _wandb_run(run: Run) -> WandbRun:
-    identity = run.identity()
-    return WandbRun(
-        run.options.wandb,
-        run.directory,
-        project=run.options.wandb_project,
-        group=run.scenario.name,
-        name=f"{run.scenario.name}-{run.strategy_name}-seed{run.seed}",
-        config=identity["config"],
-        timeout=run.options.wandb_timeout,
-    )
-
-
-class RunLog:
-    """Where a run's records go as they are made: metrics.jsonl and W&B."""
-
-    def __init__(self, run: Run, history: RunHistory):
-        self.metrics = _metrics_file_upto(run.directory, history.next_step)
-        self.history = history
-        if history.next_step:
-            discard_unfinished(run.directory)
-        self.wandb = _wandb_run(run)
-        self._replay(store.read_jsonl(self.metrics))
-
-    def _replay(self, records: list[dict]) -> None:
-        """Log a resumed run's earlier records again, with the W&B steps they had (the epochs logged so far)."""
-        logged = 0
-        for record in records:
-            if record["event"] in ("epoch", "remove"):
-                logged += 1
-            if record["event"] == "epoch":
-                self.wandb.log({"params": record["params"], **_widths(record["widths"])}, step=logged)
-            elif record["event"] == "eval":
-                self.wandb.log(_eval_numbers(record), step=logged)
-
-    def epoch(self, record: dict) -> None:
-        store.append_jsonl(self.metrics, record)
-        self.wandb.log({"params": record["params"], **_widths(record["widths"])}, step=self.history.epochs_logged)
-
-    def marker(self, record: dict) -> None:
-        store.append_jsonl(self.metrics, record)
-
-    def evaluation(self, record: dict) -> None:
-        store.append_jsonl(self.metrics, record)
-        self.wandb.log(_eval_numbers(record), step=self.history.epochs_logged)
-
-    def finish(self, summary: dict) -> None:
-        self.wandb.log_matrix("accuracy_matrix", summary["accuracy_matrix"], step=self.history.epochs_logged)
-        self.wandb.summarise({k: summary[k] for k in ("average_accuracy", "forgetting", "bwt", "params")})
-        self.wandb.finish()
-
-
-def _eval_numbers(record: dict) -> dict:
-    """An evaluation record as W&B series: its scalars, widths and the accuracy on each experience."""
-    scalars = {k: v for k, v in record.items() if isinstance(v, int | float) and k != "step"}
-    per_experience = {f"accuracy/exp{j}": acc for j, acc in enumerate(record["accuracy"])}
-    return {"experience": record["step"], **scalars, **_widths(record["widths"]), **per_experience}
-
-
-def _widths(sizes: list[int]) -> dict:
-    return {f"width/hidden{k}": w for k, w in enumerate(sizes[1:-1])}
-
-
 def _perform(run: Run, index: int, history: RunHistory, log: RunLog) -> None:
     """One event, its records and the evaluation after it."""
     events = run.events()
@@ -247,42 +173,13 @@ def execute(run: Run) -> dict:
     return summary
 
 
-FINGERPRINT_FILE = "fingerprint.json"
-
-
-def _check_folder(run: Run) -> dict | None:
-    """The finished summary to reuse, or None to (re)start or resume; raises StaleRunError on a fingerprint
-    mismatch. Called for every run before any training, so a stale folder stops the scenario up front."""
-    directory = run.directory
-    if run.options.restart:
-        return None
-    current = run.identity()["fingerprint"]
-    summary_file, fingerprint_file = directory / "summary.json", directory / FINGERPRINT_FILE
-    if summary_file.exists():
-        summary = store.read_json(summary_file)
-        provenance.check_same(directory, summary.get("fingerprint") or {}, current, finished=True)
-        return summary
-    if fingerprint_file.exists():
-        provenance.check_same(directory, store.read_json(fingerprint_file), current, finished=False)
-    return None
-
-
-def _start_folder(run: Run) -> None:
-    """A fresh or resumable folder: --restart empties it; the fingerprint is written before training starts."""
-    if run.options.restart and run.directory.exists():
-        shutil.rmtree(run.directory)
-    run.directory.mkdir(parents=True, exist_ok=True)
-    store.remove_stale_temps(run.directory)
-    store.write_json_atomic(run.directory / FINGERPRINT_FILE, run.identity()["fingerprint"])
-
-
 def _locked(run: Run) -> dict | None:
     """Execute the run holding its folder's lock; None when another process holds it (that run is skipped)."""
     run.directory.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(run.directory / ".lock", timeout=0)
+    lock = FileLock(run.directory / folders.LOCK_FILE, timeout=0)
     try:
         with lock:
-            _start_folder(run)
+            folders.start_folder(run)
             return execute(run)
     except Timeout:
         print(f"isocl: {run.directory} is in use by another isocl process; skipped", file=sys.stderr)
@@ -295,7 +192,7 @@ def run_scenario(scenario: Scenario, options: RunOptions) -> list[dict]:
     # them to zero changes values below 1e-38 only
     torch.set_flush_denormal(True)
     runs = plan_runs(scenario, options)
-    reusable = [_check_folder(run) for run in runs]  # every folder checked before anything trains
+    reusable = [folders.check_folder(run) for run in runs]  # every folder checked before anything trains
     summaries = []
     for run, finished in zip(runs, reusable, strict=True):
         if finished is not None:
