@@ -69,7 +69,8 @@ def test_every_strategy_runs_on_every_backbone_and_setting(tmp_path, name, backb
     assert (summary["forgetting"] is None) == once
     if not name.startswith("iso"):  # fixed topology: 16 inputs, 32 hidden, 10 outputs (+ psi and o for IsoMLP)
         assert summary["params"] == 16 * 32 + 32 + 32 * 10 + 10 + (11 if backbone == "iso_mlp" else 0)
-    epochs = summary["widths_history"]
+    start, *epochs = summary["widths_history"]
+    assert start["event"] == "start" and start["widths"][1:-1] == [32]  # the widths it began with
     assert len(epochs) == 2 * len(matrix) and all(e["widths"][0] == 16 for e in epochs)
     for key in ("scenario", "strategy", "seed", "bwt", "train_seconds", "config"):
         assert key in summary

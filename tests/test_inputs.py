@@ -31,8 +31,12 @@ def test_shipped_scenarios_are_valid():
     [
         ({"strategies": {"nope": {}}}, r"unknown strategy 'nope'; registered: .*naive"),
         ({"strategies": {"ewc": {"lambda": 1}}}, r"strategies.ewc: unknown parameter\(s\) \['lambda'\]; ewc takes"),
-        ({"dataset": "mnist"}, r"dataset='mnist' is not valid; allowed: \['cifar10', 'cifar100', 'digits'"),
-        ({"setting": "domain"}, r"setting='domain' is not valid; allowed: \['class', 'task'\]"),
+        ({"dataset": "svhn"}, r"dataset='svhn' is not valid; allowed: \['cifar10', 'cifar100', 'digits', 'fashion_mnist'"),
+        ({"setting": "online"}, r"setting='online' is not valid; allowed: \['class', 'task', 'domain'\]"),
+        ({"domain": {"kind": "permuted"}}, r"domain is for setting: domain only"),
+        ({"setting": "domain", "domain": {"kind": "shuffled"}}, r"domain.kind='shuffled' is not valid"),
+        ({"setting": "domain", "events": [{"train": 0}, {"train": 1}, {"remove": 0}]}, r"not supported in the domain"),
+        ({"pad_to": 0}, r"pad_to=0 must be a positive integer"),
         ({"epochs": 0}, r"epochs=0 must be a positive integer"),
         ({"colour": "red"}, r"unknown field\(s\) \['colour'\]; allowed:"),
         (
@@ -110,8 +114,8 @@ def test_classes_that_do_not_split_are_refused_before_training(tmp_path):
 
 
 def test_unknown_scenario_and_overrides(tmp_path):
-    with pytest.raises(ConfigError, match=r"unknown scenario 'split-mnist'; shipped: \[.*split-digits"):
-        load_scenario("split-mnist")
+    with pytest.raises(ConfigError, match=r"unknown scenario 'split-svhn'; shipped: \[.*split-digits"):
+        load_scenario("split-svhn")
     scenario = load_scenario("split-digits")
     with pytest.raises(ConfigError, match="--strategies: unknown strategy 'ewc2'"):
         with_overrides(scenario, strategies=["ewc2"])
@@ -190,7 +194,7 @@ def test_cli_runs_lists_and_reports(tmp_path, capsys, monkeypatch):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["run", "split-mnist"], "unknown scenario 'split-mnist'"),
+        (["run", "split-svhn"], "unknown scenario 'split-svhn'"),
         (["run", "split-digits", "--strategies", "naive,xyz"], "unknown strategy 'xyz'"),
         (["report", "/nonexistent"], "no summary.json under /nonexistent"),
     ],

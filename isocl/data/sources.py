@@ -2,6 +2,8 @@
 
     cifar10, cifar100   an ImageFolder tree ROOT/<name>/{train,test}/<class>/*, or torchvision's files in ROOT
                         (downloaded there when `download=True` and the machine is online)
+    mnist, fashion_mnist torchvision's idx files in ROOT, else an installed offline copy, else torchvision's
+                        download (isocl/data/mnist.py)
     digits              scikit-learn's bundled 8x8 digits: needs nothing external (the default)
     synthetic           a tiny generated set for tests
 
@@ -50,6 +52,11 @@ class DatasetNotFoundError(FileNotFoundError):
     """A data set is not where isocl looked; the message lists the places and how to provide it."""
 
 
+class DataFileError(DatasetNotFoundError):
+    """A data file is there but unusable (corrupt, truncated, not the expected format); the message names it.
+    A DatasetNotFoundError, so that every caller that reports missing data reports this too."""
+
+
 def default_data_root() -> Path:
     return Path(os.environ.get("ISOCL_DATA_ROOT", "data"))
 
@@ -66,7 +73,7 @@ def load_dataset(name: str, root: Path | None = None, cache_dir: Path | None = N
     return loader(root=root, cache_dir=cache_dir, download=download)
 
 
-def _cached(name: str, cache_dir: Path, decode: Callable[[], TensorData]) -> TensorData:
+def cached(name: str, cache_dir: Path, decode: Callable[[], TensorData]) -> TensorData:
     path = cache_dir / f"{name}-v{CACHE_VERSION}.pt"
     if path.exists():
         return TensorData(**torch.load(path, weights_only=True))
@@ -125,7 +132,7 @@ def _cifar(name: str, dataset_cls_name: str, torchvision_dir: str, root: Path, c
             f"that holds '{name}/', or pass --download on a machine with internet."
         )
 
-    return _cached(name, cache_dir, decode)
+    return cached(name, cache_dir, decode)
 
 
 @DATASETS.register("cifar10")

@@ -17,7 +17,7 @@ import yaml
 
 from isocl.cl.head import HEADS
 from isocl.cl.strategy import ISO_PREFIX, lookup, resolve_parameters
-from isocl.data import DATASETS, SETTINGS
+from isocl.data import DATASETS, SETTINGS, domain_options
 from isocl.errors import ConfigError
 from isocl.harness.optimizers import OPTIMIZERS
 from isocl.nn import BACKBONES, backbone_options, create_backbone
@@ -56,6 +56,8 @@ class Scenario:
     batch_size: int = 48
     eval_batch_size: int = 1000
     head: str = "full"  # full: every class's output unit from the start; incremental: added per experience
+    pad_to: int | None = None  # zero-pad square images to this size (MNIST to 32x32 as in Hsu et al. 2018)
+    domain: dict | None = None  # setting domain: {kind: split | permuted | rotated, identity_first, angles}
     seeds: tuple[int, ...] = (0,)
     class_order: object = "fixed"  # "fixed" | "seeded" | a permutation of the labels
     events: tuple[tuple[str, int], ...] | None = None  # (train | remove, experience); None: train each in order
@@ -157,6 +159,24 @@ def _class_order(source: str, order) -> None:
     raise ConfigError(f"{source}.class_order={order!r} must be 'fixed', 'seeded' or a permutation of the labels")
 
 
+def _domain(source: str, values: dict) -> dict | None:
+    """The domain stream's options (setting domain only), checked and stored as a mapping."""
+    raw = values.get("domain")
+    if values["setting"] != "domain":
+        if raw is not None:
+            raise ConfigError(
+                f"{source}.domain is for setting: domain only (this scenario's setting is {values['setting']})"
+            )
+        return None
+    if any(isinstance(e, dict) and "remove" in e for e in values.get("events") or []):
+        raise ConfigError(f"{source}.events: removing an experience is not supported in the domain setting yet")
+    try:
+        options = domain_options(raw)
+    except ValueError as error:
+        raise ConfigError(f"{source}.{error}") from None
+    return {"kind": options["domain"], **{k: v for k, v in options.items() if k != "domain"}}
+
+
 EVENT_KINDS = ("train", "remove")
 
 
@@ -195,6 +215,9 @@ def scenario_from_dict(raw: dict, source: str = "scenario") -> Scenario:
     _one_of(source, "setting", values["setting"], SETTINGS)
     _one_of(source, "head", values.get("head", "full"), HEADS)
     _class_order(source, values.get("class_order", "fixed"))
+    if values.get("pad_to") is not None:
+        _positive_int(source, "pad_to", values["pad_to"])
+    values["domain"] = _domain(source, values)
     for key in ("n_experiences", "epochs", "batch_size", "eval_batch_size"):
         if key in values:
             _positive_int(source, key, values[key])

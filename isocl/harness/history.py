@@ -18,7 +18,7 @@ class RunHistory:
     matrix: list[list[float]] = field(default_factory=list)  # one accuracy row per event
     train_seconds: float = 0.0
     widths: list[list[int]] = field(default_factory=list)  # after each event
-    widths_history: list[dict] = field(default_factory=list)  # epoch records and removal markers, in order
+    widths_history: list[dict] = field(default_factory=list)  # start, epoch records and removal markers, in order
     removals: list[dict] = field(default_factory=list)  # one entry per removal event (end values added at the end)
 
     def to_state(self) -> dict:
@@ -32,6 +32,12 @@ class RunHistory:
     def epochs_logged(self) -> int:
         """The W&B step: it counts epochs (and removal markers)."""
         return len(self.widths_history)
+
+    def add_start(self, size: dict) -> dict:
+        """The widths the run starts with (so a change in the first epoch shows)."""
+        record = {"event": "start", "step": 0, "epoch": None, **size}
+        self.widths_history.append(record)
+        return record
 
     def add_epoch(self, step: int, epoch: dict) -> dict:
         record = {"event": "epoch", "step": step, **epoch}

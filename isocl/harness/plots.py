@@ -112,10 +112,12 @@ def plot_widths(scenario: str, strategies: dict, out: Path) -> list[Path]:
 
 
 def epoch_axis(history: list[dict]) -> list[float]:
-    """x of each widths record: epochs count 1, 2, ...; a removal sits half-way between two epochs."""
+    """x of each widths record: the start is 0, epochs count 1, 2, ...; a removal sits half-way between two epochs."""
     x, epochs = [], 0
     for record in history:
-        if record.get("event") == "remove":
+        if record.get("event") == "start":
+            x.append(0)
+        elif record.get("event") == "remove":
             x.append(epochs + 0.5)
         else:
             epochs += 1

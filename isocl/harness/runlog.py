@@ -49,7 +49,7 @@ class RunLog:
         """Log a resumed run's earlier records again, with the W&B steps they had (the epochs logged so far)."""
         logged = 0
         for record in records:
-            if record["event"] in ("epoch", "remove"):
+            if record["event"] in ("start", "epoch", "remove"):
                 logged += 1
             if record["event"] == "epoch":
                 self.wandb.log({"params": record["params"], **_widths(record["widths"])}, step=logged)

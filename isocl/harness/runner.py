@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from isocl.cl.plugins import DivergedError
 from isocl.cl.strategy import lookup
-from isocl.data import Stream, batched, build_stream, load_dataset
+from isocl.data import Stream, batched, build_stream, domain_options, load_dataset
 from isocl.errors import ConfigError
 from isocl.harness import checkpoint, folders, provenance, steps, store
 from isocl.harness.build import build_model, build_optimizer, build_strategy, new_backbone
@@ -56,7 +56,7 @@ class Run:
     strategy_name: str
     params: dict  # resolved: every parameter of the strategy
     seed: int
-    stream: Stream
+    stream: Stream | None  # set when the run is about to execute
     options: RunOptions
     data_digest: str = ""
 
@@ -155,6 +155,8 @@ def execute(run: Run) -> dict:
     run.setup(restored)
     history = RunHistory.from_state(restored.history) if restored else RunHistory()
     log = RunLog(run, history)
+    if not history.widths_history:  # a fresh run: its starting widths
+        log.marker(history.add_start(steps.model_size(run.model)))
     events = run.events()
     status = {"status": "finished"}
     bar = tqdm(range(len(events)), desc=f"{run.strategy_name} seed {run.seed}", disable=not run.options.progress)
@@ -191,30 +193,47 @@ def run_scenario(scenario: Scenario, options: RunOptions) -> list[dict]:
     # denormal floats in the optimiser's moments slow CPU arithmetic by up to 40% (benchmarks/core.py); flushing
     # them to zero changes values below 1e-38 only
     torch.set_flush_denormal(True)
-    runs = plan_runs(scenario, options)
+    data = load_dataset(scenario.dataset, options.data_root, options.cache_dir, options.download)
+    streams = SeedStreams(scenario, data)
+    streams.get(scenario.seeds[0])  # the split and class order are checked before anything trains
+    runs = [
+        Run(scenario, name, params, seed, None, options, streams.digest)
+        for seed in scenario.seeds
+        for name, params in scenario.strategies.items()
+    ]
     reusable = [folders.check_folder(run) for run in runs]  # every folder checked before anything trains
     summaries = []
     for run, finished in zip(runs, reusable, strict=True):
         if finished is not None:
             checkpoint.remove(run.directory)  # a finished run keeps only its results
             summaries.append(finished)
-        elif (summary := _locked(run)) is not None:
+            continue
+        run.stream = streams.get(run.seed)
+        if (summary := _locked(run)) is not None:
             summaries.append(summary)
     return summaries
 
 
-def plan_runs(scenario: Scenario, options: RunOptions) -> list[Run]:
-    """Every (seed, strategy) run of the scenario, its stream built (and so validated) before any training."""
-    data = load_dataset(scenario.dataset, options.data_root, options.cache_dir, options.download)
-    digest = data.digest()
-    runs = []
-    for seed in scenario.seeds:
+class SeedStreams:
+    """The scenario's stream for a seed, built when first asked for; only the latest is kept (a permuted-MNIST
+    stream is about 3 GB)."""
+
+    def __init__(self, scenario: Scenario, data):
+        self.scenario, self.data, self.digest = scenario, data, data.digest()
+        self.seed, self.stream = None, None
+
+    def get(self, seed: int) -> Stream:
+        if seed != self.seed:
+            self.seed, self.stream = seed, None  # let the previous stream go before building the next
+            self.stream = self._build(seed)
+        return self.stream
+
+    def _build(self, seed: int) -> Stream:
+        s = self.scenario
+        extra = {"pad_to": s.pad_to, **(domain_options(s.domain) if s.setting == "domain" else {})}
         try:
-            stream = build_stream(
-                data, scenario.setting, scenario.n_experiences, class_order=scenario.class_order, seed=seed,
-                dataset=scenario.dataset,
-            )  # fmt: skip
+            return build_stream(
+                self.data, s.setting, s.n_experiences, class_order=s.class_order, seed=seed, dataset=s.dataset, **extra
+            )
         except ValueError as error:  # a split or class order that does not fit the data set
-            raise ConfigError(f"{scenario.name}: {error}") from None
-        runs += [Run(scenario, n, params, seed, stream, options, digest) for n, params in scenario.strategies.items()]
-    return runs
+            raise ConfigError(f"{s.name}: {error}") from None
