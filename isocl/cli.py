@@ -41,7 +41,9 @@ def _run_options(run: argparse.ArgumentParser) -> None:
     run.add_argument(
         "--data-root", type=Path, help="folder holding the data sets (default: $ISOCL_DATA_ROOT or ./data)"
     )
-    run.add_argument("--download", action="store_true", help="let torchvision download a missing data set (needs internet)")
+    run.add_argument(
+        "--download", action="store_true", help="let torchvision download a missing data set (needs internet)"
+    )
     run.add_argument("--wandb", choices=WANDB_MODES, default="offline", help="W&B mode (default: offline)")
     run.add_argument("--wandb-timeout", type=float, default=15.0, help="seconds for W&B online start/finish (15)")
     run.add_argument("--device", help="cpu or cuda (default: cuda when available)")

@@ -94,3 +94,22 @@ def test_demand_policy_grows_a_narrow_network_at_appends_and_shrinks_it_at_a_rem
     assert widths[2] > widths[0] > 4  # grows past its start as experiences are appended
     (removal,) = summary["removals"]
     assert removal["after"]["widths"][1] < removal["before"]["widths"][1]
+
+
+def test_dropping_fully_released_neurons_is_exact(float64):
+    """With decay 0 the released neurons compute nothing; dropping them (what the demand rule does at a
+    removal, its relative threshold would not catch merely decayed ones) leaves the function exactly as is."""
+    net = trained_net()
+    g = torch.Generator().manual_seed(5)
+    removed, retained = torch.randn(40, 10, generator=g) * 3, torch.randn(40, 10, generator=g)
+    removed[:, 5:] *= 0.01
+    retained[:, :5] *= 0.01
+    change = T.release(net, removed, retained, ratio=1.0, decay=0.0)
+    assert sum(change.info["released"].values()) > 0
+    x = torch.cat([removed, retained])
+    before, widths = net(x).detach(), net.sizes
+    T.drop_released(net, change.info["released"])
+    assert [a - b for a, b in zip(widths, net.sizes, strict=True)][1:-1] == [
+        min(m, w - 1) for m, w in zip(change.info["released"].values(), widths[1:-1], strict=True)
+    ]
+    assert float((net(x) - before).abs().max()) < 1e-12 * float(before.abs().max())

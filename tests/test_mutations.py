@@ -31,7 +31,7 @@ def plugin_of(strategy, class_name: str):
 def test_agem_drops_the_removed_experience_buffer(tmp_path, monkeypatch):
     """Catches a no-op A-GEM handler: three buffers, one of them of classes 2 and 3."""
     run = run_until_removed(tmp_path, monkeypatch, "agem")
-    agem = plugin_of(run.strategy, "CheckpointableAGEMPlugin")
+    agem = plugin_of(run.strategy, "AGEMPlugin")
     assert len(agem.buffers) == 2  # one per retained experience: 3 trained, 1 removed
     assert [labels(b) for b in agem.buffers] == [{0, 1}, {4, 5}]
     _, y, *_ = next(agem.buffer_dliter)  # what A-GEM replays from now on

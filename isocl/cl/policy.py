@@ -20,7 +20,8 @@ Three rules (`policy`):
 `author` and `demand` are exact at every growth step (float64 tests), and both release and prune at a removal:
 - task removed (`forget_experience`, called by isocl/cl/removal.py once its outputs are gone): `topology.release`
   isolates the directions of every hidden layer that only its inputs excited and decays them, and `neuroadapt`
-  at once prunes them as surplus scaffolds. To tell a task's directions apart the plugin keeps `n_probe` training
+  at once prunes them as surplus scaffolds (under `demand`, whose threshold is relative, they are dropped
+  explicitly: `topology.drop_released`). To tell a task's directions apart the plugin keeps `n_probe` training
   inputs of each experience (probes); they are only ever passed forward, never trained on.
 
 Every change is followed by the optimiser and every other holder of parameter-shaped state (isocl/cl/follow.py).
@@ -153,4 +154,6 @@ class TopologyPlugin(SupervisedPlugin):
         released = topology.release(
             net, removed.to(device), retained, ratio=policy.release_ratio, decay=policy.release_decay
         )
+        if policy.policy == "demand":  # its relative threshold need not catch the decayed neurons: drop them
+            released = released + topology.drop_released(net, released.info["released"])
         return released + self._adapt(net)

@@ -19,6 +19,7 @@ from isocl.cl.head import HEADS
 from isocl.cl.strategy import ISO_PREFIX, lookup, resolve_parameters
 from isocl.data import DATASETS, SETTINGS, domain_options
 from isocl.errors import ConfigError
+from isocl.harness.events import validate_events
 from isocl.harness.optimizers import OPTIMIZERS
 from isocl.nn import BACKBONES, backbone_options, create_backbone
 
@@ -177,35 +178,6 @@ def _domain(source: str, values: dict) -> dict | None:
     return {"kind": options["domain"], **{k: v for k, v in options.items() if k != "domain"}}
 
 
-EVENT_KINDS = ("train", "remove")
-
-
-def _events(section: str, raw, n_experiences: int) -> tuple[tuple[str, int], ...]:
-    """Each experience is trained at most once; only a trained, not yet removed experience can be removed; at
-    least one trained experience is left at the end to evaluate."""
-    example = "e.g. [{train: 0}, {train: 1}, {remove: 0}, {train: 2}]"
-    if not isinstance(raw, list | tuple) or not raw:
-        raise ConfigError(f"{section} must be a non-empty list of {{train: i}} or {{remove: i}} events, {example}")
-    trained, removed, events = set(), set(), []
-    for n, item in enumerate(raw):
-        where = f"{section}[{n}]"
-        if not isinstance(item, dict) or len(item) != 1 or next(iter(item)) not in EVENT_KINDS:
-            raise ConfigError(f"{where}={item!r} must be one of {{train: i}} or {{remove: i}}, {example}")
-        kind, exp = next(iter(item.items()))
-        if isinstance(exp, bool) or not isinstance(exp, int) or not 0 <= exp < n_experiences:
-            raise ConfigError(f"{where}: experience {exp!r} must be an integer in 0..{n_experiences - 1}")
-        if kind == "train" and exp in trained:
-            raise ConfigError(f"{where}: experience {exp} is trained twice; each experience is trained at most once")
-        if kind == "remove" and (exp not in trained or exp in removed):
-            state = "already removed" if exp in removed else "not trained yet"
-            raise ConfigError(f"{where}: cannot remove experience {exp}: it is {state}")
-        (trained if kind == "train" else removed).add(exp)
-        events.append((kind, exp))
-    if events[0][0] != "train" or not trained - removed:
-        raise ConfigError(f"{section} must start with a train event and leave at least one trained experience")
-    return tuple(events)
-
-
 def scenario_from_dict(raw: dict, source: str = "scenario") -> Scenario:
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: a scenario must be a mapping of fields, got {type(raw).__name__}")
@@ -229,7 +201,7 @@ def scenario_from_dict(raw: dict, source: str = "scenario") -> Scenario:
     values["optimizer"] = _optimizer(f"{source}.optimizer", values.get("optimizer"))
     values["strategies"] = _strategies(f"{source}.strategies", values["strategies"])
     if values.get("events") is not None:
-        values["events"] = _events(f"{source}.events", values["events"], values["n_experiences"])
+        values["events"] = validate_events(f"{source}.events", values["events"], values["n_experiences"])
     scenario = Scenario(**values)
     _check_backbones(scenario, source)
     return scenario

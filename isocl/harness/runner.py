@@ -193,14 +193,7 @@ def run_scenario(scenario: Scenario, options: RunOptions) -> list[dict]:
     # denormal floats in the optimiser's moments slow CPU arithmetic by up to 40% (benchmarks/core.py); flushing
     # them to zero changes values below 1e-38 only
     torch.set_flush_denormal(True)
-    data = load_dataset(scenario.dataset, options.data_root, options.cache_dir, options.download)
-    streams = SeedStreams(scenario, data)
-    streams.get(scenario.seeds[0])  # the split and class order are checked before anything trains
-    runs = [
-        Run(scenario, name, params, seed, None, options, streams.digest)
-        for seed in scenario.seeds
-        for name, params in scenario.strategies.items()
-    ]
+    runs, streams = _plan(scenario, options)
     reusable = [folders.check_folder(run) for run in runs]  # every folder checked before anything trains
     summaries = []
     for run, finished in zip(runs, reusable, strict=True):
@@ -212,6 +205,26 @@ def run_scenario(scenario: Scenario, options: RunOptions) -> list[dict]:
         if (summary := _locked(run)) is not None:
             summaries.append(summary)
     return summaries
+
+
+def _plan(scenario: Scenario, options: RunOptions) -> tuple[list["Run"], "SeedStreams"]:
+    data = load_dataset(scenario.dataset, options.data_root, options.cache_dir, options.download)
+    streams = SeedStreams(scenario, data)
+    streams.get(scenario.seeds[0])  # the split and class order are checked before anything trains
+    runs = [
+        Run(scenario, name, params, seed, None, options, streams.digest)
+        for seed in scenario.seeds
+        for name, params in scenario.strategies.items()
+    ]
+    return runs, streams
+
+
+def plan_runs(scenario: Scenario, options: RunOptions) -> list["Run"]:
+    """Every (seed, strategy) run of the scenario with its stream (all seeds' streams at once: for small data)."""
+    runs, streams = _plan(scenario, options)
+    for run in runs:
+        run.stream = streams.get(run.seed)
+    return runs
 
 
 class SeedStreams:

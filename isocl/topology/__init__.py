@@ -19,7 +19,7 @@ from isocl.topology.ops import (
 )
 from isocl.topology.optim import remap_optimizer
 from isocl.topology.records import Change, Reindex, Rotation
-from isocl.topology.release import release
+from isocl.topology.release import drop_released, release
 
 __all__ = [
     "Change",
@@ -32,6 +32,7 @@ __all__ = [
     "occupied_basis",
     "unread_gradient",
     "diagonalise",
+    "drop_released",
     "full_diagonalise",
     "grow",
     "neuroadapt",

@@ -19,6 +19,7 @@ from torch import Tensor, nn
 
 from isocl.topology.checks import atomic, check_finite, check_isotropic
 from isocl.topology.layout import apply_step
+from isocl.topology.ops import _drop_trailing
 from isocl.topology.records import Change, Rotation
 
 RELATIVE_TOLERANCE = 1e-9  # eigenvalues of D below this fraction of trace(C_t) count as zero
@@ -81,3 +82,17 @@ def release(net: nn.Module, removed_x: Tensor, retained_x: Tensor | None, *, rat
         steps += (rotation,)
         released[k] = m
     return Change("release", steps, {"released": released, "decay": decay, "ratio": ratio})
+
+
+@atomic
+def drop_released(net: nn.Module, released: dict[int, int]) -> Change:
+    """Remove the last released[k] neurons of every hidden layer k (the ones `release` decayed), absorbing their
+    biases as pruning does; at least one neuron stays. Exact when decay was 0; otherwise the error is first-order
+    in the decayed rows. For rules whose threshold would not catch the decayed neurons (demand's is relative)."""
+    check_isotropic(net, "drop_released")
+    steps = ()
+    for k, m in sorted(released.items(), reverse=True):  # deepest first, like neuroadapt
+        m = min(m, net.sizes[k + 1] - 1)
+        if m > 0:
+            steps += (_drop_trailing(net, k, m),)
+    return Change("drop_released", steps, {"removed": dict(released)})
