@@ -20,7 +20,7 @@ from isocl.harness import checkpoint, runner, steps
 from isocl.harness.checkpoint import CHECKPOINT_FILE, CheckpointError
 from isocl.harness.history import RunHistory
 from isocl.harness.runner import run_scenario
-from tests.test_harness import SMALL_MEMORY, KilledError, comparable, options, tiny_scenario
+from tests.test_harness import SMALL_MEMORY, comparable, options, run_killed_at, tiny_scenario
 
 BASES = [name for name in STRATEGIES.names() if not lookup(name).trains_once]  # all but joint
 EVERY_STRATEGY = [(name, "tanh_mlp") for name in BASES] + [(ISO_PREFIX + name, "iso_mlp") for name in BASES]
@@ -101,17 +101,7 @@ def test_an_incremental_head_resumes_after_a_real_interruption(tmp_path, monkeyp
     scenario = tiny_scenario(strategies={"iso-lwf": {}}, backbone="iso_mlp", head="incremental")
     weights = final_weights(monkeypatch)
     (reference,) = run_scenario(scenario, options(tmp_path / "straight"))
-    real_train_step = steps.train_step
-
-    def killed_at_third_experience(strategy, stream, experience):
-        if experience == 2:
-            raise KilledError
-        return real_train_step(strategy, stream, experience)
-
-    monkeypatch.setattr(steps, "train_step", killed_at_third_experience)
-    with pytest.raises(KilledError):
-        run_scenario(scenario, options(tmp_path / "resumed"))
-    monkeypatch.setattr(steps, "train_step", real_train_step)
+    run_killed_at(scenario, options(tmp_path / "resumed"), monkeypatch, 2)
     (resumed,) = run_scenario(scenario, options(tmp_path / "resumed"))
     assert comparable(resumed) == comparable(reference)
     assert_same_weights(weights[tmp_path / "resumed"], weights[tmp_path / "straight"])
@@ -158,17 +148,7 @@ def test_a_saved_checkpoint_is_one_file_read_with_weights_only(saved, monkeypatc
 
 def test_a_planted_strategy_pkl_or_other_pickle_is_never_opened(tmp_path, monkeypatch):
     scenario = tiny_scenario(strategies={"replay": SMALL_MEMORY["replay"]})
-    real_train_step = steps.train_step
-
-    def killed_at_second_experience(strategy, stream, experience):
-        if experience == 1:
-            raise KilledError
-        return real_train_step(strategy, stream, experience)
-
-    monkeypatch.setattr(steps, "train_step", killed_at_second_experience)
-    with pytest.raises(KilledError):
-        run_scenario(scenario, options(tmp_path))
-    monkeypatch.setattr(steps, "train_step", real_train_step)
+    run_killed_at(scenario, options(tmp_path), monkeypatch, 1)
     folder = run_folder(tmp_path, scenario)
     markers = [tmp_path / "ran-strategy", tmp_path / "ran-other"]
     (folder / "strategy.pkl").write_bytes(pickle.dumps(Payload(markers[0])))

@@ -104,6 +104,23 @@ class KilledError(Exception):
     pass
 
 
+def run_killed_at(scenario, run_options, monkeypatch, experience: int) -> None:
+    """Run the scenario, killed (KilledError) as it starts training `experience`; the real step is put back."""
+    real = steps.train_step
+
+    def killed(strategy, stream, exp):
+        if exp == experience:
+            raise KilledError
+        return real(strategy, stream, exp)
+
+    monkeypatch.setattr(steps, "train_step", killed)
+    try:
+        with pytest.raises(KilledError):
+            run_scenario(scenario, run_options)
+    finally:
+        monkeypatch.setattr(steps, "train_step", real)
+
+
 @pytest.mark.parametrize(
     "name", ["naive", "ewc", "si", "replay", "der", "lwf", "iso", "iso-replay", "iso-ewc", "iso-si"]
 )
@@ -112,19 +129,9 @@ def test_resume_after_an_interruption_gives_the_same_summary(tmp_path, monkeypat
     scenario = tiny_scenario(strategies={name: SMALL_MEMORY.get(name, {})}, backbone=backbone)
     (reference,) = run_scenario(scenario, options(tmp_path / "straight"))
 
-    real_train_step = steps.train_step
-
-    def killed_at_third_experience(strategy, stream, experience):
-        if experience == 2:
-            raise KilledError
-        return real_train_step(strategy, stream, experience)
-
-    monkeypatch.setattr(steps, "train_step", killed_at_third_experience)
-    with pytest.raises(KilledError):
-        run_scenario(scenario, options(tmp_path / "resumed"))
+    run_killed_at(scenario, options(tmp_path / "resumed"), monkeypatch, 2)
     run_dir = tmp_path / "resumed" / scenario.name / name / "seed0"
     assert (run_dir / "checkpoint.pt").exists() and not (run_dir / "summary.json").exists()
-    monkeypatch.setattr(steps, "train_step", real_train_step)
     (resumed,) = run_scenario(scenario, options(tmp_path / "resumed"))
     assert comparable(resumed) == comparable(reference)
     lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]

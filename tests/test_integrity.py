@@ -13,26 +13,14 @@ import yaml
 from avalanche.core import SupervisedPlugin
 from avalanche.training import Naive
 
-from isocl.cl.strategy import register_strategy
+from isocl.cl.strategy import STRATEGIES, register_strategy
 from isocl.cli import main
 from isocl.harness import steps
 from isocl.harness.provenance import StaleRunError
 from isocl.harness.runner import run_scenario
-from tests.test_harness import KilledError, comparable, options, tiny_scenario
+from tests.test_harness import comparable, options, run_killed_at, tiny_scenario
 
 RUN = ("tiny-class", "naive", "seed0")
-
-
-def kill_at(monkeypatch, experience: int):
-    real = steps.train_step
-
-    def killed(strategy, stream, exp):
-        if exp == experience:
-            raise KilledError
-        return real(strategy, stream, exp)
-
-    monkeypatch.setattr(steps, "train_step", killed)
-    return real
 
 
 def test_a_finished_run_is_reused_only_under_the_same_fingerprint(tmp_path, monkeypatch):
@@ -45,10 +33,7 @@ def test_a_finished_run_is_reused_only_under_the_same_fingerprint(tmp_path, monk
 
 
 def test_an_unfinished_run_resumes_only_under_the_same_fingerprint(tmp_path, monkeypatch):
-    real = kill_at(monkeypatch, 2)
-    with pytest.raises(KilledError):
-        run_scenario(tiny_scenario(), options(tmp_path))
-    monkeypatch.setattr(steps, "train_step", real)
+    run_killed_at(tiny_scenario(), options(tmp_path), monkeypatch, 2)
     changed = tiny_scenario(strategies={"naive": {}}, optimizer={"lr": 0.01})
     with pytest.raises(StaleRunError, match=r"unfinished run made with different config \(optimizer.lr: 0.001 -> 0.01"):
         run_scenario(changed, options(tmp_path))
@@ -87,13 +72,20 @@ class Explode(SupervisedPlugin):
             strategy.loss = strategy.loss + float("inf")
 
 
-@register_strategy("test-only-diverging")
 def diverging(ctx):
     return Naive(**ctx.template_kwargs(Explode()))
 
 
+def registered(name: str, builder) -> str:
+    """Register a test-only strategy when a test runs (not at import: registry-wide tests are parametrized from
+    the registry when they are collected, and must not see these)."""
+    if name not in STRATEGIES:
+        register_strategy(name)(builder)
+    return name
+
+
 def test_a_diverged_run_is_marked_failed_and_the_others_go_on(tmp_path, capsys):
-    scenario = tiny_scenario(strategies={"test-only-diverging": {}, "naive": {}})
+    scenario = tiny_scenario(strategies={registered("test-only-diverging", diverging): {}, "naive": {}})
     failed, fine = run_scenario(scenario, options(tmp_path))
     assert failed["status"] == "failed" and fine["status"] == "finished"
     assert "test-only-diverging seed 0: the training loss is inf at experience 2, epoch 0" in failed["failure"]
@@ -117,13 +109,14 @@ class Poison(SupervisedPlugin):
                 next(strategy.model.parameters()).fill_(float("nan"))
 
 
-@register_strategy("test-only-poisoned")
 def poisoned(ctx):
     return Naive(**ctx.template_kwargs(Poison()))
 
 
 def test_non_finite_weights_met_by_the_topology_layer_fail_the_run(tmp_path):
-    scenario = tiny_scenario(strategies={"iso-test-only-poisoned": {}}, backbone="iso_mlp", batch_size=1000)
+    scenario = tiny_scenario(
+        strategies={"iso-" + registered("test-only-poisoned", poisoned): {}}, backbone="iso_mlp", batch_size=1000
+    )
     (failed,) = run_scenario(scenario, options(tmp_path))  # one step per epoch: neuroadapt meets the nan first
     assert failed["status"] == "failed" and "holds non-finite values" in failed["failure"]
 
@@ -136,10 +129,7 @@ def test_wandb_history_is_complete_after_a_resume(tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_SILENT", "true")
     run_scenario(tiny_scenario(), options(tmp_path / "straight", wandb="offline"))
     straight = history_keys(tmp_path.joinpath("straight", *RUN), b"accuracy/exp4")
-    real = kill_at(monkeypatch, 3)
-    with pytest.raises(KilledError):
-        run_scenario(tiny_scenario(), options(tmp_path, wandb="offline"))
-    monkeypatch.setattr(steps, "train_step", real)
+    run_killed_at(tiny_scenario(), options(tmp_path, wandb="offline"), monkeypatch, 3)
     run_scenario(tiny_scenario(), options(tmp_path, wandb="offline"))
     folder = tmp_path.joinpath(*RUN)
     assert len(list(folder.glob("wandb/offline-run-*"))) == 1  # the killed attempt's partial run is gone
@@ -147,10 +137,7 @@ def test_wandb_history_is_complete_after_a_resume(tmp_path, monkeypatch):
 
 
 def test_torn_and_corrupt_result_files(tmp_path, capsys, monkeypatch):
-    real = kill_at(monkeypatch, 3)
-    with pytest.raises(KilledError):
-        run_scenario(tiny_scenario(), options(tmp_path))
-    monkeypatch.setattr(steps, "train_step", real)
+    run_killed_at(tiny_scenario(), options(tmp_path), monkeypatch, 3)
     folder = tmp_path.joinpath(*RUN)
     with open(folder / "metrics.jsonl", "a") as f:
         f.write('{"event": "epoch", "st')  # a kill while appending

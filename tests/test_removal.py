@@ -16,7 +16,15 @@ from isocl.harness.metrics import average_accuracy, bwt, forgetting, removal_acc
 from isocl.harness.runner import run_scenario
 from isocl.nn import IsoMLP
 from isocl.topology.release import task_directions
-from tests.test_harness import COMBINATIONS, SMALL_MEMORY, KilledError, comparable, options, tiny_scenario
+from tests.test_harness import (
+    COMBINATIONS,
+    SMALL_MEMORY,
+    KilledError,
+    comparable,
+    options,
+    run_killed_at,
+    tiny_scenario,
+)
 
 EVENTS = [{"train": 0}, {"train": 1}, {"train": 2}, {"remove": 1}, {"train": 3}, {"train": 4}]
 
@@ -109,17 +117,7 @@ def test_iso_network_shrinks_after_a_removal(tmp_path):
 def test_resume_across_a_removal_gives_the_same_summary(tmp_path, monkeypatch):
     scenario = tiny_scenario("class", {"iso-replay": SMALL_MEMORY["iso-replay"]}, "iso_mlp", events=EVENTS)
     (reference,) = run_scenario(scenario, options(tmp_path / "straight"))
-    real_train_step = steps.train_step
-
-    def killed_at_fourth_experience(strategy, stream, experience):
-        if experience == 3:  # after the removal's checkpoint
-            raise KilledError
-        return real_train_step(strategy, stream, experience)
-
-    monkeypatch.setattr(steps, "train_step", killed_at_fourth_experience)
-    with pytest.raises(KilledError):
-        run_scenario(scenario, options(tmp_path / "resumed"))
-    monkeypatch.setattr(steps, "train_step", real_train_step)
+    run_killed_at(scenario, options(tmp_path / "resumed"), monkeypatch, 3)
     (resumed,) = run_scenario(scenario, options(tmp_path / "resumed"))
     assert comparable(resumed) == comparable(reference)
     lines = (tmp_path / "resumed" / scenario.name / "iso-replay" / "seed0" / "metrics.jsonl").read_text()
