@@ -247,3 +247,24 @@ def test_reproduce_says_whether_the_matrix_is_identical(tmp_path, capsys):
     summary.write_text(json.dumps(edited))
     assert main(["reproduce", str(summary), *args]) == 1
     assert "differs (row 2, experience 0" in capsys.readouterr().out
+
+
+def test_an_online_wandb_that_cannot_start_logs_offline_with_one_warning(tmp_path, monkeypatch):
+    import wandb
+
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    real_init, modes, timeouts = wandb.init, [], []
+
+    def no_network_online(**kwargs):
+        modes.append(kwargs["mode"])
+        timeouts.append(kwargs["settings"].init_timeout)
+        if kwargs["mode"] == "online":
+            raise TimeoutError("no route to host")
+        return real_init(**kwargs)
+
+    monkeypatch.setattr(wandb, "init", no_network_online)
+    with pytest.warns(UserWarning, match="online start failed .*logging offline instead") as caught:
+        run_scenario(tiny_scenario(), options(tmp_path, wandb="online", wandb_timeout=3.0))
+    assert modes == ["online", "offline"] and timeouts == [3.0, 3.0]
+    assert len([w for w in caught if "W&B" in str(w.message)]) == 1
+    assert history_keys(tmp_path.joinpath(*RUN), b"accuracy/exp4") > 0  # the offline run holds the history
