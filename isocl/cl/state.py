@@ -137,22 +137,12 @@ def _(holder: Clock, state, references):
 
 
 @export_state.register
-def _(holder: ReplayPlugin, references):
+def _(holder: ReplayPlugin | DER, references):  # both keep their memory in a storage policy
     return {"storage_policy": export_buffer(holder.storage_policy, references)}
 
 
 @import_state.register
-def _(holder: ReplayPlugin, state, references):
-    import_buffer(holder.storage_policy, state["storage_policy"], references)
-
-
-@export_state.register
-def _(holder: DER, references):
-    return {"storage_policy": export_buffer(holder.storage_policy, references)}
-
-
-@import_state.register
-def _(holder: DER, state, references):
+def _(holder: ReplayPlugin | DER, state, references):
     import_buffer(holder.storage_policy, state["storage_policy"], references)
 
 
