@@ -70,6 +70,8 @@ def test_shipped_scenarios_are_valid():
         ),
         ({"strategies": {"ewc": {"mode": "offline"}}}, r"strategies.ewc.mode='offline': input should be 'separate' or"),
         ({"strategies": {"replay": []}}, r"strategies.replay must map parameter names to values"),
+        ({"strategies": {"naive": {"optimizer": {"lr": 0}}}}, r"strategies.naive.optimizer.lr=0 must be a positive"),
+        ({"strategies": {"naive": {"optimizer": {"beta": 1}}}}, r"strategies.naive.optimizer: unknown field\(s\)"),
     ],
 )
 def test_invalid_scenarios_name_the_field(change, message):
@@ -98,6 +100,24 @@ def test_strategy_parameters_are_resolved_once_with_their_defaults():
     assert scenario.strategies["ewc"] == {"ewc_lambda": 100.0, "mode": "separate", "decay_factor": None}
     iso = scenario.strategies["iso"]
     assert iso["threshold"] == 1.0 and isinstance(iso["threshold"], float) and iso["n_scaffold"] == 5
+
+
+def test_a_strategy_may_have_its_own_optimizer_over_the_scenarios():
+    from isocl.harness.build import build_optimizer
+
+    raw = {
+        **VALID,
+        "optimizer": {"name": "adam", "lr": 0.001, "weight_decay": 0.0},
+        "strategies": {"naive": {}, "naive#sgd": {"optimizer": {"name": "sgd", "lr": 0.01}}},
+    }
+    scenario = scenario_from_dict(raw, "ok.yaml")
+    own = scenario.strategies["naive#sgd"]["optimizer"]
+    assert own == {"name": "sgd", "lr": 0.01, "weight_decay": 0.0, "momentum": 0.0}  # unnamed fields: the scenario's
+    model = torch.nn.Linear(3, 2)
+    sgd = build_optimizer(scenario, model, scenario.strategies["naive#sgd"])
+    adam = build_optimizer(scenario, model, scenario.strategies["naive"])
+    assert type(sgd) is torch.optim.SGD and sgd.defaults["lr"] == 0.01 and sgd.defaults["weight_decay"] == 0.0
+    assert type(adam) is torch.optim.Adam and adam.defaults["lr"] == 0.001
 
 
 def test_missing_required_field_is_named():

@@ -120,6 +120,8 @@ def _first_error(error: ValidationError) -> tuple[str, str, Any]:
 
 
 HIDDEN = "hidden"  # any strategy may take it: its own hidden widths (the equal-parameter control)
+OPTIMIZER = "optimizer"  # any strategy may take it: its own optimiser (resolved by the harness, which owns them)
+HARNESS_KEYS = (HIDDEN, OPTIMIZER)  # per-strategy settings of the harness, never passed to a builder
 
 
 def _hidden_widths(value, where: str) -> tuple[int, ...]:
@@ -151,9 +153,9 @@ def _resolve_own(name: str, params: dict, where: str) -> dict:
 
 
 def split_parameters(spec: StrategySpec, params: dict) -> tuple[dict, TopologyPolicy | None]:
-    """The builder's own parameters, and the topology policy built from the others (iso- variants). `hidden` is
-    the harness's (the backbone's widths), never the builder's."""
-    params = {k: v for k, v in params.items() if k != HIDDEN}
+    """The builder's own parameters, and the topology policy built from the others (iso- variants). `hidden` and
+    `optimizer` are the harness's (the backbone's widths, the optimiser), never the builder's."""
+    params = {k: v for k, v in params.items() if k not in HARNESS_KEYS}
     if not spec.topology:
         return dict(params), None
     policy_names = {f.name for f in dataclasses.fields(TopologyPolicy)}

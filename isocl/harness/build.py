@@ -17,9 +17,9 @@ from isocl.cl import (
     WidthRecorder,
     build_classifier,
 )
-from isocl.cl.strategy import StrategyContext, StrategySpec, split_parameters
+from isocl.cl.strategy import OPTIMIZER, StrategyContext, StrategySpec, split_parameters
 from isocl.data import Stream
-from isocl.harness.config import Scenario
+from isocl.harness.config import OptimizerConfig, Scenario
 from isocl.harness.optimizers import OPTIMIZERS
 from isocl.nn import create_backbone
 
@@ -37,8 +37,9 @@ def build_model(backbone, stream: Stream) -> Classifier:
     return build_classifier(backbone, stream.n_classes, tasks)
 
 
-def build_optimizer(scenario: Scenario, model: nn.Module):
-    cfg = scenario.optimizer
+def build_optimizer(scenario: Scenario, model: nn.Module, params: dict):
+    """The strategy's own optimiser (its `optimizer` parameter) if it names one, else the scenario's."""
+    cfg = OptimizerConfig(**params[OPTIMIZER]) if OPTIMIZER in params else scenario.optimizer
     return OPTIMIZERS.get(cfg.name)(model.parameters(), cfg.lr, cfg.weight_decay, cfg.momentum)
 
 

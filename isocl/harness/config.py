@@ -16,7 +16,7 @@ from pathlib import Path
 import yaml
 
 from isocl.cl.head import HEADS
-from isocl.cl.strategy import ISO_PREFIX, lookup, resolve_parameters
+from isocl.cl.strategy import ISO_PREFIX, OPTIMIZER, lookup, resolve_parameters
 from isocl.data import DATASETS, SETTINGS, domain_options
 from isocl.errors import ConfigError
 from isocl.harness.events import validate_events
@@ -138,7 +138,9 @@ def _optimizer(section: str, raw) -> OptimizerConfig:
     return OptimizerConfig(**{k: float(v) if k != "name" else v for k, v in raw.items()})
 
 
-def _strategies(section: str, raw) -> dict:
+def _strategies(section: str, raw, optimizer: OptimizerConfig) -> dict:
+    """Each strategy's parameters, resolved; an `optimizer` of its own is the scenario's with the given fields
+    replaced."""
     if not isinstance(raw, dict) or not raw:
         raise ConfigError(
             f"{section} must map strategy names to their parameters, e.g. {{naive: {{}}, ewc: {{ewc_lambda: 100}}}}"
@@ -147,7 +149,12 @@ def _strategies(section: str, raw) -> dict:
     for name, params in raw.items():
         if params is not None and not isinstance(params, dict):
             raise ConfigError(f"{section}.{name} must map parameter names to values, e.g. {{mem_size: 200}}")
-        resolved[name] = resolve_parameters(name, dict(params or {}), f"{section}.{name}")
+        params = dict(params or {})
+        own = {}
+        if OPTIMIZER in params:  # the strategy's own optimiser, replacing the scenario's (stored as plain values)
+            overlay = {**dataclasses.asdict(optimizer), **(params.pop(OPTIMIZER) or {})}
+            own[OPTIMIZER] = dataclasses.asdict(_optimizer(f"{section}.{name}.{OPTIMIZER}", overlay))
+        resolved[name] = {**resolve_parameters(name, params, f"{section}.{name}"), **own}
     return resolved
 
 
@@ -199,7 +206,7 @@ def scenario_from_dict(raw: dict, source: str = "scenario") -> Scenario:
     values["seeds"] = tuple(seeds)
     values["backbone"] = _backbone(f"{source}.backbone", values.get("backbone"))
     values["optimizer"] = _optimizer(f"{source}.optimizer", values.get("optimizer"))
-    values["strategies"] = _strategies(f"{source}.strategies", values["strategies"])
+    values["strategies"] = _strategies(f"{source}.strategies", values["strategies"], values["optimizer"])
     if values.get("events") is not None:
         values["events"] = validate_events(f"{source}.events", values["events"], values["n_experiences"])
     scenario = Scenario(**values)

@@ -98,7 +98,7 @@ class Run:
             self.model.load_state_dict(restored.model_state)
         # on its device before the optimiser exists, so that restored optimiser state lands beside the parameters
         self.model.to(self.options.device)
-        self.optimizer = build_optimizer(self.scenario, self.model)
+        self.optimizer = build_optimizer(self.scenario, self.model, self.params)
         self.built = build_strategy(
             self.scenario,
             self.spec,
