@@ -1,7 +1,8 @@
 """The `isocl` command: run scenarios, list what is registered, report and reproduce results.
 
-isocl run [SCENARIO] [--strategies a,b] [--seeds 0,1] [--epochs N] [--data-root DIR] [--out DIR] [--restart]
+isocl run [SCENARIO ...] [--strategies a,b] [--seeds 0,1] [--epochs N] [--data-root DIR] [--out DIR] [--restart]
           [--wandb offline|online|disabled] [--device cpu|cuda] [--debug]
+          [--jobs N] [--threads T] [--launcher local|slurm] [--partition P] [--time MIN] [--gpus-per-job G] [--no-wait]
 isocl list
 isocl report DIR
 isocl reproduce SUMMARY.json
@@ -18,6 +19,7 @@ from pathlib import Path
 from isocl.data import DatasetNotFoundError
 from isocl.errors import ConfigError, RunFolderError
 from isocl.harness.config import DEFAULT_SCENARIO, load_scenario, shipped_scenarios, with_overrides
+from isocl.harness.sweep import LAUNCHERS
 from isocl.harness.wandb_log import WANDB_MODES
 
 USER_ERRORS = (ConfigError, RunFolderError, DatasetNotFoundError, FileNotFoundError)
@@ -35,6 +37,29 @@ def _ints(text: str) -> list[int]:
         return [int(t) for t in _names(text)]
     except ValueError as error:
         raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of integers") from error
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
+    return value
+
+
+def _sweep_options(run: argparse.ArgumentParser) -> None:
+    sweep = run.add_argument_group(
+        "sweeps (each strategy and seed one job, through submitit: pip install isocl[cluster])"
+    )
+    sweep.add_argument("--jobs", type=_positive, default=1, help="jobs at a time (default 1: in this process)")
+    sweep.add_argument("--threads", type=_positive, help="CPU threads per job (default: cores // jobs)")
+    sweep.add_argument("--launcher", choices=LAUNCHERS, default="local", help="local (default) or slurm")
+    sweep.add_argument("--partition", help="slurm partition")
+    sweep.add_argument("--time", type=_positive, default=24 * 60, help="a job's time limit in minutes (1440)")
+    sweep.add_argument("--gpus-per-job", type=int, default=0, help="slurm: GPUs per job (0)")
+    sweep.add_argument("--no-wait", action="store_true", help="slurm: submit and return (collect with isocl report)")
 
 
 def _run_options(run: argparse.ArgumentParser) -> None:
@@ -62,7 +87,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="isocl", description="Continual-learning benchmarks on isotropic networks.")
     commands = parser.add_subparsers(dest="command")
     run = commands.add_parser("run", help="run a scenario (default: %(default)s)")
-    run.add_argument("scenario", nargs="?", default=DEFAULT_SCENARIO, help="a shipped scenario name or a .yaml path")
+    run.add_argument("scenario", nargs="*", default=[DEFAULT_SCENARIO], help="shipped scenario names or .yaml paths")
     run.add_argument("--strategies", type=_names, help="comma-separated subset or extension of the scenario's")
     run.add_argument("--seeds", type=_ints, help="comma-separated seeds, e.g. 0,1,2")
     run.add_argument("--epochs", type=int, help="epochs per experience")
@@ -70,6 +95,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, default=Path("runs"), help="results folder (default: runs)")
     run.add_argument("--restart", action="store_true", help="discard what the run folders hold and start again")
     _run_options(run)
+    _sweep_options(run)
     commands.add_parser("list", help="list strategies and shipped scenarios")
     report = commands.add_parser("report", help="tables and plots from a results folder")
     report.add_argument("directory", type=Path)
@@ -121,23 +147,56 @@ def _options(args, out: Path):
     )
 
 
+def _scenarios(args) -> list:
+    overrides = dict(strategies=args.strategies, seeds=args.seeds, epochs=args.epochs, backbone=args.backbone)
+    return [with_overrides(load_scenario(name), **overrides) for name in args.scenario]
+
+
+def _launch(args):
+    from isocl.harness.sweep import Launch
+
+    if args.launcher != "slurm":
+        for flag, value in (
+            ("--partition", args.partition),
+            ("--gpus-per-job", args.gpus_per_job),
+            ("--no-wait", args.no_wait),
+        ):
+            if value:
+                raise ConfigError(f"{flag} is for --launcher slurm; drop it or add --launcher slurm")
+    if args.gpus_per_job < 0:
+        raise ConfigError(f"--gpus-per-job={args.gpus_per_job} must be 0 or more")
+    return Launch(
+        args.jobs, args.launcher, args.threads, args.partition, args.time, args.gpus_per_job, not args.no_wait
+    )
+
+
+def _summaries(args, scenarios, options, launch) -> dict[str, list[dict]]:
+    """Each scenario's summaries: run here one after another (--jobs 1), or as a sweep of jobs."""
+    import torch
+
+    from isocl.harness.runner import run_scenario
+    from isocl.harness.sweep import run_sweep
+
+    if launch.jobs == 1 and launch.launcher == "local":
+        if launch.threads:
+            torch.set_num_threads(launch.threads)
+        return {s.name: run_scenario(s, options) for s in scenarios}
+    states = run_sweep(scenarios, options, launch)
+    return {s.name: [j.summary for j in states if j.scenario == s.name and j.summary] for s in scenarios}
+
+
 def _run(args) -> int:
     from isocl.harness.report import comparison_table, write_report
-    from isocl.harness.runner import run_scenario
 
-    scenario = with_overrides(
-        load_scenario(args.scenario),
-        strategies=args.strategies,
-        seeds=args.seeds,
-        epochs=args.epochs,
-        backbone=args.backbone,
-    )
+    scenarios = _scenarios(args)
+    launch = _launch(args)
     options = _options(args, _writable(args.out))
-    summaries = run_scenario(scenario, options)
-    print(comparison_table(summaries))
-    report = write_report(args.out / scenario.name, args.out / scenario.name)
-    print(f"\nresults in {args.out / scenario.name}")
-    print(f"report (tables, accuracy and widths plots): {report}")
+    for name, summaries in _summaries(args, scenarios, options, launch).items():
+        if summaries:
+            print(comparison_table(summaries))
+            report = write_report(args.out / name, args.out / name)
+            print(f"\nresults in {args.out / name}")
+            print(f"report (tables, accuracy and widths plots): {report}")
     return 0
 
 

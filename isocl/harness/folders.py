@@ -2,8 +2,11 @@
 the fingerprint (isocl/harness/provenance.py) and --restart."""
 
 import shutil
+from pathlib import Path
 
-from isocl.harness import provenance, store
+from filelock import FileLock, Timeout
+
+from isocl.harness import checkpoint, provenance, store
 
 FINGERPRINT_FILE = "fingerprint.json"
 
@@ -33,8 +36,28 @@ def start_folder(run) -> None:
     the fingerprint is written before training starts."""
     run.directory.mkdir(parents=True, exist_ok=True)
     if run.options.restart:
-        for path in run.directory.iterdir():
-            if path.name != LOCK_FILE:
-                shutil.rmtree(path) if path.is_dir() else path.unlink()
+        _empty(run.directory)
     store.remove_stale_temps(run.directory)
     store.write_json_atomic(run.directory / FINGERPRINT_FILE, run.identity()["fingerprint"])
+
+
+def _empty(directory: Path) -> None:
+    for path in directory.iterdir():
+        if path.name != LOCK_FILE:
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+
+
+def empty_folder(run) -> None:
+    """--restart ahead of a sweep: the folder emptied now, under its lock, so that a job requeued later resumes
+    rather than starts again. A folder another process holds is left alone (its job will report it in use)."""
+    if not run.directory.is_dir():
+        return
+    try:
+        with FileLock(run.directory / LOCK_FILE, timeout=0):
+            _empty(run.directory)
+    except Timeout:
+        pass
+
+
+def has_checkpoint(run) -> bool:
+    return (run.directory / checkpoint.CHECKPOINT_FILE).is_file()

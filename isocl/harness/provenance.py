@@ -1,7 +1,8 @@
 """Where a result comes from, and the fingerprint that decides whether a run folder may be reused or resumed.
 
 Provenance (recorded in summary.json): the isocl version, the git commit of the source tree and whether it had
-uncommitted changes, the torch, Avalanche and Python versions, the device and the data's digest. The fingerprint
+uncommitted changes, the torch, Avalanche and Python versions, the device, the CPU threads (PyTorch's CPU reductions
+depend on their number) and the data's digest. The fingerprint
 is the part that must match for a rerun to reuse a finished run or resume an unfinished one: the resolved config
 (every scenario, strategy and topology parameter, the seed), the data, the code (version and commit) and the
 library versions and device. A dirty tree is recorded but not compared (it changes with every edit).
@@ -12,6 +13,8 @@ import platform
 import subprocess
 from importlib import metadata
 from pathlib import Path
+
+import torch
 
 import isocl
 from isocl.errors import ConfigError
@@ -46,6 +49,7 @@ def provenance(config: dict, data_digest: str, device: str) -> dict:
         "avalanche": metadata.version("avalanche-lib"),
         "python": platform.python_version(),
         "device": device,
+        "cpu_threads": torch.get_num_threads(),
     }
 
 

@@ -52,5 +52,5 @@ def reproduce(path: Path, options: RunOptions) -> tuple[bool, list[str]]:
 
 
 def _provenance_changes(old: dict, new: dict) -> list[str]:
-    keys = ("git_commit", "git_dirty", "isocl_version", "torch", "avalanche", "python", "device", "data")
+    keys = ("git_commit", "git_dirty", "isocl_version", "torch", "avalanche", "python", "device", "cpu_threads", "data")
     return [k for k in keys if old.get(k) != new.get(k)]

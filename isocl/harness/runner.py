@@ -62,7 +62,9 @@ class Run:
 
     def __post_init__(self):
         self.spec = lookup(self.strategy_name)
-        config = {**self.scenario.to_dict(), "strategy": self.strategy_name, "strategy_params": self.params}
+        # the run's own config: the scenario's other strategies and seeds are not part of what defines it
+        shared = {k: v for k, v in self.scenario.to_dict().items() if k not in ("strategies", "seeds")}
+        config = {**shared, "strategy": self.strategy_name, "strategy_params": self.params}
         self.provenance = store.plain(
             provenance.provenance({**config, "seed": self.seed}, self.data_digest, self.options.device)
         )
@@ -217,6 +219,13 @@ def _plan(scenario: Scenario, options: RunOptions) -> tuple[list["Run"], "SeedSt
         for name, params in scenario.strategies.items()
     ]
     return runs, streams
+
+
+def check_runs(scenario: Scenario, options: RunOptions) -> list[tuple["Run", dict | None]]:
+    """Every (seed, strategy) run of the scenario with its finished summary (None: to start or resume); every
+    folder is checked first, so a stale one stops everything before anything trains."""
+    runs, _ = _plan(scenario, options)
+    return [(run, folders.check_folder(run)) for run in runs]
 
 
 def plan_runs(scenario: Scenario, options: RunOptions) -> list["Run"]:
