@@ -14,11 +14,12 @@ A user's mistake is one line on stderr naming the field or file and the fix, exi
 import argparse
 import sys
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 from isocl.data import DatasetNotFoundError
 from isocl.errors import ConfigError, RunFolderError
-from isocl.harness.config import DEFAULT_SCENARIO, load_scenario, shipped_scenarios, with_overrides
+from isocl.harness.config import DEFAULT_SCENARIO, shipped_scenarios, with_overrides
 from isocl.harness.sweep import LAUNCHERS
 from isocl.harness.wandb_log import WANDB_MODES
 
@@ -147,9 +148,32 @@ def _options(args, out: Path):
     )
 
 
-def _scenarios(args) -> list:
+def _scenarios(args) -> tuple[list, list]:
+    """The stream scenarios (command-line overrides applied) and the scheduled-task ones (--seeds only)."""
+    from isocl.harness.scheduled_config import ScheduledScenario, load_experiment
+
     overrides = dict(strategies=args.strategies, seeds=args.seeds, epochs=args.epochs, backbone=args.backbone)
-    return [with_overrides(load_scenario(name), **overrides) for name in args.scenario]
+    streams, scheduled = [], []
+    for experiment in map(load_experiment, args.scenario):
+        if isinstance(experiment, ScheduledScenario):
+            if args.strategies or args.epochs or args.backbone:
+                raise ConfigError(
+                    f"{experiment.name}: a scheduled-task scenario takes --seeds only (set the rest in it)"
+                )
+            scheduled.append(replace(experiment, seeds=tuple(args.seeds)) if args.seeds else experiment)
+        else:
+            streams.append(with_overrides(experiment, **overrides))
+    return streams, scheduled
+
+
+def _run_scheduled(args, scenario) -> None:
+    from isocl.harness.scheduled import run_all
+    from isocl.harness.scheduled_report import write_report
+
+    summaries = run_all(scenario, args.out, args.data_root, restart=args.restart)
+    report = write_report(scenario.name, summaries, args.out / scenario.name)
+    print(report.read_text())
+    print(f"report (table, accuracy and widths plot): {report}")
 
 
 def _launch(args):
@@ -177,6 +201,8 @@ def _summaries(args, scenarios, options, launch) -> dict[str, list[dict]]:
     from isocl.harness.runner import run_scenario
     from isocl.harness.sweep import run_sweep
 
+    if not scenarios:
+        return {}
     if launch.jobs == 1 and launch.launcher == "local":
         if launch.threads:
             torch.set_num_threads(launch.threads)
@@ -188,9 +214,11 @@ def _summaries(args, scenarios, options, launch) -> dict[str, list[dict]]:
 def _run(args) -> int:
     from isocl.harness.report import comparison_table, write_report
 
-    scenarios = _scenarios(args)
+    scenarios, scheduled = _scenarios(args)
     launch = _launch(args)
     options = _options(args, _writable(args.out))
+    for scenario in scheduled:
+        _run_scheduled(args, scenario)
     for name, summaries in _summaries(args, scenarios, options, launch).items():
         if summaries:
             print(comparison_table(summaries))

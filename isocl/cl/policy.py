@@ -59,6 +59,33 @@ class TopologyPolicy:
     occupied_energy: Annotated[float, Field(gt=0, le=1)] = 0.99  # demand: earlier tasks' input share kept off
 
 
+def demand_directions(net, factors: list, earlier_x: torch.Tensor | None, policy: TopologyPolicy) -> list:
+    """Per hidden layer k, the outgoing columns of the neurons a new task's gradient asks for (GradMax): `factors`
+    are its per-map (delta, input, gain) at some of its samples (isocl.cl.ewc.fisher_factors), `earlier_x` some
+    inputs of the earlier tasks (their occupied subspace is not demand), or None."""
+    earlier = [earlier_x.flatten(1), *hidden_activations(net, earlier_x)[:-1]] if earlier_x is not None else None
+    directions = []
+    for k in range(net.n_hidden):
+        occupied = topology.occupied_basis(earlier[k], policy.occupied_energy) if earlier else None
+        U, t, top = topology.unread_gradient(factors[k][1], factors[k + 1][2], factors[k + 1][0], occupied)
+        directions.append(U[:, : topology.demand_count(t, top, policy.grow_fraction, policy.max_grow)])
+    return directions
+
+
+def grow_by_demand(net, directions: list[torch.Tensor]) -> topology.Change:
+    change = topology.Change("append")
+    for k, columns in enumerate(directions):  # shallow first: layer k's directions live in layer k+1 as it is
+        change = change + topology.grow_towards(net, k, columns)
+    return change
+
+
+def adapt(net, policy: TopologyPolicy) -> topology.Change:
+    """After an epoch: `neuroadapt` with the policy's threshold (relative to the spectrum under `demand`)."""
+    if policy.policy == "demand":
+        return topology.neuroadapt(net, policy.rank_fraction, policy.n_scaffold, relative=True)
+    return topology.neuroadapt(net, policy.threshold, policy.n_scaffold)
+
+
 def check_isotropic(model) -> None:
     if not getattr(model.backbone, "isotropic", False):
         raise ValueError(
@@ -99,26 +126,11 @@ class TopologyPlugin(SupervisedPlugin):
         model, net = strategy.model, strategy.model.backbone
         device = next(net.parameters()).device
         factors = fisher_factors(model, x.to(device), y.to(device), strategy.experience.task_label).maps
-        earlier = self._earlier_inputs(net, device)
-        directions = []
-        for k in range(net.n_hidden):
-            occupied = topology.occupied_basis(earlier[k], self.policy.occupied_energy) if earlier else None
-            U, t, top = topology.unread_gradient(factors[k][1], factors[k + 1][2], factors[k + 1][0], occupied)
-            directions.append(U[:, : topology.demand_count(t, top, self.policy.grow_fraction, self.policy.max_grow)])
-        return directions
-
-    def _earlier_inputs(self, net, device) -> list[torch.Tensor] | None:
-        """Each hidden layer's input a_{k-1} on the earlier experiences' probes (layer 0: the inputs themselves)."""
-        if not self.probes:
-            return None
-        x = torch.cat(list(self.probes.values())).to(device)
-        return [x.flatten(1), *hidden_activations(net, x)[:-1]]
+        earlier = torch.cat(list(self.probes.values())).to(device) if self.probes else None
+        return demand_directions(net, factors, earlier, self.policy)
 
     def _grow_towards(self, net, directions: list[torch.Tensor]) -> topology.Change:
-        change = topology.Change("append")
-        for k, columns in enumerate(directions):  # shallow first: layer k's directions live in layer k+1 as it is
-            change = change + topology.grow_towards(net, k, columns)
-        return change
+        return grow_by_demand(net, directions)
 
     def after_training_epoch(self, strategy, **kwargs):
         if self.frozen:
@@ -126,9 +138,7 @@ class TopologyPlugin(SupervisedPlugin):
         change_topology(strategy, lambda: self._adapt(strategy.model.backbone))
 
     def _adapt(self, net) -> topology.Change:
-        if self.policy.policy == "demand":
-            return topology.neuroadapt(net, self.policy.rank_fraction, self.policy.n_scaffold, relative=True)
-        return topology.neuroadapt(net, self.policy.threshold, self.policy.n_scaffold)
+        return adapt(net, self.policy)
 
     def after_training_exp(self, strategy, **kwargs):
         inputs, _ = self._samples(strategy, after=True)

@@ -245,8 +245,8 @@ def shipped_scenarios() -> dict[str, Path]:
     }
 
 
-def load_scenario(name_or_path: str | Path) -> Scenario:
-    """A shipped scenario by name (see `isocl list`) or a YAML file by path."""
+def read_scenario_file(name_or_path: str | Path) -> tuple[dict, str]:
+    """A shipped scenario by name (see `isocl list`) or a YAML file by path: its contents and its file name."""
     path = Path(name_or_path)
     if not path.suffix:
         shipped = shipped_scenarios()
@@ -261,7 +261,15 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as error:
         raise ConfigError(f"{path}: not valid YAML ({error})") from error
-    return scenario_from_dict(raw, source=path.name)
+    return raw, path.name
+
+
+def load_scenario(name_or_path: str | Path) -> Scenario:
+    """A stream scenario by shipped name or path (scheduled-task files: isocl/harness/scheduled_config.py)."""
+    raw, source = read_scenario_file(name_or_path)
+    if isinstance(raw, dict) and raw.get("kind") == "scheduled":
+        raise ConfigError(f"{source} is a scheduled-task scenario: run it with `isocl run {Path(source).stem}`")
+    return scenario_from_dict(raw, source=source)
 
 
 def with_overrides(scenario: Scenario, *, strategies=None, seeds=None, epochs=None, backbone=None) -> Scenario:

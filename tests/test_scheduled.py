@@ -1,0 +1,94 @@
+"""The scheduled-task experiment (isocl/harness/scheduled.py): loss weighting, the identical start of every
+policy of a seed, growth at a switch-on that keeps the function, the records, and its scenario checks."""
+
+import pytest
+import torch
+
+from isocl.errors import ConfigError
+from isocl.harness.scheduled import (
+    Blocks,
+    initial_network,
+    run_schedule,
+    switched_on_demand,
+    task_losses,
+    weighted_loss,
+)
+from isocl.harness.scheduled_config import scheduled_from_dict
+
+RAW = {
+    "name": "s",
+    "kind": "scheduled",
+    "blocks": [{"dataset": "mnist"}, {"dataset": "fashion_mnist"}, {"dataset": "mnist", "permuted": True}],
+    "phases": [[0], [0, 1], [1]],
+    "epochs_per_phase": 2,
+    "hidden_range": [6, 12],
+    "batch_size": 16,
+}
+
+
+def fake_blocks(n=96, dim=8, tasks=3, seed=0) -> Blocks:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, tasks, dim, generator=g)
+    y = torch.randint(0, 10, (n, tasks), generator=g)
+    return Blocks(x, y, x[:32], y[:32], "fake")
+
+
+def test_an_inactive_task_takes_no_part_in_the_loss_or_its_gradient():
+    logits = torch.randn(5, 30, dtype=torch.float64, requires_grad=True)
+    y = torch.randint(0, 10, (5, 3))
+    loss = weighted_loss(logits, y, active=[0, 2])
+    per_task = task_losses(logits, y)
+    assert loss.item() == (per_task[0] + per_task[2]).item()
+    (grad,) = torch.autograd.grad(loss, logits)
+    assert torch.count_nonzero(grad[:, 10:20]) == 0 and torch.count_nonzero(grad[:, :10]) > 0
+
+
+def test_every_policy_of_a_seed_starts_from_the_identical_network():
+    scenario = scheduled_from_dict(RAW, "s.yaml")
+    a, b = initial_network(scenario, 3, 24), initial_network(scenario, 3, 24)
+    assert a.sizes == b.sizes and all(torch.equal(a.state_dict()[k], v) for k, v in b.state_dict().items())
+    assert all(6 <= w <= 12 for w in a.sizes[1:-1]) and a.sizes[-1] == 30
+    assert initial_network(scenario, 4, 24).sizes != a.sizes or not torch.equal(
+        initial_network(scenario, 4, 24).maps[0].weight, a.maps[0].weight
+    )
+
+
+def test_growth_when_a_task_is_switched_on_keeps_the_function_exactly():
+    scenario = scheduled_from_dict(RAW, "s.yaml")
+    blocks = fake_blocks()
+    blocks.train_x = blocks.train_x.double()
+    net = initial_network(scenario, 0, 24).double()
+    x = blocks.train_x[:20].flatten(1)
+    before, widths = net(x).detach(), net.sizes
+    switched_on_demand(net, blocks, 1, [], scenario.topology_policy("demand"), 64, torch.Generator())
+    assert net.sizes != widths  # it grew (no earlier task occupies any direction)
+    # exact up to float64 summation order (the zero incoming rows add zeros to every sum)
+    assert float((net(x) - before).abs().max()) < 1e-12 * float(before.abs().max())
+
+
+def test_static_keeps_its_widths_and_the_rules_change_them_with_one_record_per_epoch():
+    scenario = scheduled_from_dict(RAW, "s.yaml")
+    blocks = fake_blocks()
+    runs = {p: run_schedule(scenario, p, 0, blocks) for p in ("static", "author", "demand")}
+    for records in runs.values():
+        assert [r.phase for r in records] == [0, 0, 1, 1, 2, 2] and [r.active for r in records][-1] == [1]
+        assert all(len(r.accuracy) == 3 and all(0 <= a <= 1 for a in r.accuracy) for r in records)
+    start = initial_network(scenario, 0, 24).sizes[1:-1]
+    assert all(r.widths == start for r in runs["static"])
+    assert any(r.widths != start for r in runs["author"]) and any(r.widths != start for r in runs["demand"])
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"phases": [[0], [3]]}, r"phases=\[\[0\], \[3\]\] must list the active tasks \(0..2\)"),
+        ({"blocks": [{"dataset": "emnist"}]}, r"blocks\[0\].dataset='emnist' is not valid"),
+        ({"hidden_range": [10, 5]}, r"hidden_range=\[10, 5\] must be \[low, high\]"),
+        ({"policies": ["grow"]}, r"policies='grow' is not valid"),
+        ({"topology": {"thresh": 1}}, r"topology: unknown field\(s\) \['thresh'\]"),
+        ({"epochs": 3}, r"unknown field\(s\) \['epochs'\]"),
+    ],
+)
+def test_scheduled_scenarios_name_the_field(change, message):
+    with pytest.raises(ConfigError, match=message):
+        scheduled_from_dict({**RAW, **change}, "s.yaml")
