@@ -43,7 +43,10 @@ def table(runs: Path) -> str:
     head = "| Hsu et al. row | isocl strategy | " + " | ".join(f"{s}: Hsu / isocl" for s in SETTINGS) + " |"
     lines = [head, "|---|---|---|---|---|"]
     for row, (strategy, published) in ROWS.items():
-        cells = [f"{p:.2f} / {ours(runs, scenario, strategy)}" for p, scenario in zip(published, SETTINGS.values())]
+        cells = [
+            f"{p:.2f} / {ours(runs, scenario, strategy)}"
+            for p, scenario in zip(published, SETTINGS.values(), strict=True)
+        ]
         lines.append(f"| {row} | `{strategy}` | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
