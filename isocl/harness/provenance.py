@@ -19,7 +19,8 @@ import torch
 import isocl
 from isocl.errors import ConfigError
 
-FINGERPRINT_FIELDS = ("config", "data", "isocl_version", "git_commit", "torch", "avalanche", "device")
+# compile: a compiled step's float rounding may differ from eager's
+FINGERPRINT_FIELDS = ("config", "data", "isocl_version", "git_commit", "torch", "avalanche", "device", "compile")
 
 
 @functools.cache
@@ -39,7 +40,7 @@ def code_state() -> dict:
     return {"git_commit": commit, "git_dirty": dirty}
 
 
-def provenance(config: dict, data_digest: str, device: str) -> dict:
+def provenance(config: dict, data_digest: str, device: str, compile_backend: str | None = None) -> dict:
     return {
         "config": config,
         "data": data_digest,
@@ -50,6 +51,7 @@ def provenance(config: dict, data_digest: str, device: str) -> dict:
         "python": platform.python_version(),
         "device": device,
         "cpu_threads": torch.get_num_threads(),
+        **({"compile": compile_backend} if compile_backend else {}),  # absent: eager (as in earlier summaries)
     }
 
 

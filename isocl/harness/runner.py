@@ -42,6 +42,7 @@ class RunOptions:
     device: str = "cpu"
     progress: bool = True
     restart: bool = False  # discard whatever the run folders hold
+    compile: str | None = None  # a torch.compile backend for the backbone's steps (inductor: fused), or eager
 
 
 def default_device() -> str:
@@ -66,7 +67,9 @@ class Run:
         shared = {k: v for k, v in self.scenario.to_dict().items() if k not in ("strategies", "seeds")}
         config = {**shared, "strategy": self.strategy_name, "strategy_params": self.params}
         self.provenance = store.plain(
-            provenance.provenance({**config, "seed": self.seed}, self.data_digest, self.options.device)
+            provenance.provenance(
+                {**config, "seed": self.seed}, self.data_digest, self.options.device, self.options.compile
+            )
         )
 
     @property
@@ -100,6 +103,7 @@ class Run:
             self.model.load_state_dict(restored.model_state)
         # on its device before the optimiser exists, so that restored optimiser state lands beside the parameters
         self.model.to(self.options.device)
+        backbone.fuse(self.options.compile)
         self.optimizer = build_optimizer(self.scenario, self.model, self.params)
         self.built = build_strategy(
             self.scenario,

@@ -40,6 +40,8 @@ class Backbone(Protocol):
     spec(): the constructor arguments, "type" included, that rebuild a backbone of the current shape
         (`build_backbone(spec)`, then load_state_dict): what a checkpoint stores.
     penalty(): a scalar regulariser to add to the training loss (zero when the backbone has none).
+    fuse(backend): run trace-less forwards through torch.compile(backend), or eagerly again with None; the
+        function is the same (the harness's `--compile`).
     """
 
     sizes: list[int]
@@ -54,6 +56,8 @@ class Backbone(Protocol):
     def spec(self) -> dict: ...
 
     def penalty(self) -> Tensor: ...
+
+    def fuse(self, backend: str | None) -> None: ...
 
 
 @runtime_checkable

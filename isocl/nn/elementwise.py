@@ -30,7 +30,7 @@ class ElementwiseMLP(MLPBackbone):
     def options(self) -> dict:
         return dict(init=self.init)
 
-    def forward(self, x: Tensor, trace: list[MapTrace] | None = None) -> Tensor:
+    def _forward(self, x: Tensor, trace: list[MapTrace] | None = None) -> Tensor:
         z = self._flatten(x)
         for k, layer in enumerate(self.maps):
             a = self.nonlinearity(z) if k else z

@@ -5,6 +5,7 @@ produces the outputs (paper notes §2.1). Every MLP stores map k as `maps[k]` wi
 and `bias` (n_k,), so topology operations, optimisers and checkpoints see the same names on each.
 """
 
+import functools
 from collections.abc import Iterator
 
 import torch
@@ -20,6 +21,12 @@ INTRINSIC_LENGTH_MODES = ("none", "constant", "trainable")
 PSI_MODES = ("none", "constant", "trainable", "trainable_decay", "expectation")
 
 
+@functools.cache
+def _compiled(backend: str):
+    """One compiled step function per backend, shared by every network (the network is its argument)."""
+    return torch.compile(lambda net, x: net._forward(x, None), backend=backend, dynamic=True)
+
+
 class MLPBackbone(nn.Module):
     """What every MLP backbone shares (the `Backbone` contract): maps, sizes, axes, spec, flattening, penalty.
 
@@ -31,6 +38,20 @@ class MLPBackbone(nn.Module):
     isotropic: bool = False
     maps: nn.ModuleList
     input_shape: tuple[int, ...]
+    fused_backend: str | None = None  # set by fuse(): trace-less forwards run compiled
+
+    def fuse(self, backend: str | None = "inductor") -> None:
+        """Run every forward without a trace through torch.compile(backend) (inductor fuses the elementwise work
+        of a step); None: eager again. Shapes are dynamic, so a topology change re-traces rather than breaks;
+        traced forwards (per-sample gradient factors) stay eager. Only a name is stored: a deep copy (LwF's
+        previous model) computes with its own weights."""
+        self.fused_backend = backend
+
+    def forward(self, x: Tensor, trace: list[MapTrace] | None = None) -> Tensor:
+        """Logits; with a `trace` list, also appends one `MapTrace` per map (for per-sample gradients)."""
+        if trace is None and self.fused_backend is not None and not torch.compiler.is_compiling():
+            return _compiled(self.fused_backend)(self, x)
+        return self._forward(x, trace)
 
     def _set_shape(self, sizes, input_shape) -> list[int]:
         sizes = check_sizes(sizes)
@@ -159,8 +180,7 @@ class IsoMLP(MLPBackbone):
     def gains(self, z: Tensor, k: int) -> Tensor:
         return isotropic_gain(z, self.intrinsic_length(k), self.activation, self.eps)
 
-    def forward(self, x: Tensor, trace: list[MapTrace] | None = None) -> Tensor:
-        """Logits; with a `trace` list, also appends one `MapTrace` per map (for per-sample gradients)."""
+    def _forward(self, x: Tensor, trace: list[MapTrace] | None = None) -> Tensor:
         first = self.maps[0]
         x = self._flatten(x)
         z = F.linear(x, first.weight, first.bias)

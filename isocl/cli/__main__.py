@@ -1,0 +1,5 @@
+import sys
+
+from isocl.cli import main
+
+sys.exit(main())
