@@ -92,3 +92,22 @@ def test_static_keeps_its_widths_and_the_rules_change_them_with_one_record_per_e
 def test_scheduled_scenarios_name_the_field(change, message):
     with pytest.raises(ConfigError, match=message):
         scheduled_from_dict({**RAW, **change}, "s.yaml")
+
+
+def test_one_report_covers_stream_and_scheduled_runs_in_one_folder(tmp_path):
+    import dataclasses
+
+    from isocl.harness import store
+    from isocl.harness.report import write_report
+    from isocl.harness.runner import run_scenario
+    from tests.test_harness import options, tiny_scenario
+
+    run_scenario(tiny_scenario(), options(tmp_path))
+    scenario = scheduled_from_dict(RAW, "s.yaml")
+    for policy in ("author", "static"):
+        epochs = [dataclasses.asdict(e) for e in run_schedule(scenario, policy, 0, fake_blocks())]
+        summary = {"scenario": "s", "policy": policy, "seed": 0, "git_commit": "x", "epochs": epochs}
+        store.write_json_atomic(tmp_path / "s" / policy / "seed0" / "summary.json", summary)
+    text = write_report(tmp_path, tmp_path / "report").read_text()
+    assert "| naive | 1 |" in text and "### s (scheduled tasks)" in text and "| static | 2 ([1]) |" in text
+    assert (tmp_path / "report" / "s-accuracy-and-widths.png").stat().st_size > 0
