@@ -38,21 +38,29 @@ class FisherFactors:
             ]
 
 
-def fisher_factors(model, x: Tensor, y: Tensor, task_label: int | None) -> FisherFactors:
-    """Per-sample gradient factors of the cross-entropy at (x, y): one backward pass for the whole batch."""
+def gradient_factors(module, loss_of_logits) -> FisherFactors:
+    """Per-sample gradient factors of a loss summed over samples, `loss_of_logits(trace)` (it runs the forward
+    with the trace list): one backward pass for the whole batch, in eval mode. Samples are independent, so
+    dL/dz_s is per sample."""
     trace = []
-    was_training = model.training
-    model.eval()
+    was_training = module.training
+    module.eval()
     with torch.enable_grad():
-        logits = model.logits(x, task_label, trace=trace)
-        loss = F.cross_entropy(logits, y, reduction="sum")  # samples are independent: dL/dz_s is per sample
+        loss = loss_of_logits(trace)
         deltas = torch.autograd.grad(loss, [t.preactivation for t in trace])
-    model.train(was_training)
+    module.train(was_training)
     return FisherFactors(
         [
             (d.detach(), t.inputs.detach(), None if t.gain is None else t.gain.detach())
             for d, t in zip(deltas, trace, strict=True)
         ]
+    )
+
+
+def fisher_factors(model, x: Tensor, y: Tensor, task_label: int | None) -> FisherFactors:
+    """Per-sample gradient factors of the cross-entropy at (x, y)."""
+    return gradient_factors(
+        model, lambda trace: F.cross_entropy(model.logits(x, task_label, trace=trace), y, reduction="sum")
     )
 
 

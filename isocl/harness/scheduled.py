@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from isocl import topology
+from isocl.cl.ewc import gradient_factors
 from isocl.cl.policy import adapt, demand_directions, grow_by_demand
 from isocl.data import load_dataset
 from isocl.data.domain import experience_permutation, permute_pixels
@@ -28,7 +29,6 @@ from isocl.harness import provenance, store
 from isocl.harness.optimizers import OPTIMIZERS
 from isocl.harness.scheduled_config import ScheduledScenario
 from isocl.nn import create_backbone
-from isocl.nn.contract import MapTrace
 
 CLASSES_PER_TASK = 10
 
@@ -113,15 +113,7 @@ def switched_on_demand(net, blocks: Blocks, task: int, earlier: list[int], polic
     already occupy (the same rule as iso-X's `demand` at an append)."""
     rows = torch.randperm(len(blocks.train_y), generator=generator)[:n_probe]
     x, y = blocks.train_x[rows].flatten(1), blocks.train_y[rows]
-    trace: list[MapTrace] = []
-    net.eval()
-    with torch.enable_grad():
-        loss = task_losses(net(x, trace=trace), y, reduction="sum")[task]
-        deltas = torch.autograd.grad(loss, [t.preactivation for t in trace])
-    factors = [
-        (d.detach(), t.inputs.detach(), None if t.gain is None else t.gain.detach())
-        for d, t in zip(deltas, trace, strict=True)
-    ]
+    factors = gradient_factors(net, lambda trace: task_losses(net(x, trace=trace), y, reduction="sum")[task]).maps
     earlier_x = x if earlier else None  # the inputs are the same vectors: what the earlier tasks' weights read
     return grow_by_demand(net, demand_directions(net, factors, earlier_x, policy))
 
