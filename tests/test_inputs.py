@@ -22,7 +22,7 @@ def test_shipped_scenarios_are_valid():
     assert {"split-digits", "split-cifar10-class", "split-cifar10-task", "split-cifar100-task"} <= set(
         shipped_scenarios()
     )
-    from isocl.harness.scheduled_config import load_experiment
+    from isocl.harness.experiments import load_experiment
 
     for name in shipped_scenarios():
         assert load_experiment(name).name == name

@@ -5,14 +5,8 @@ import pytest
 import torch
 
 from isocl.errors import ConfigError
-from isocl.harness.scheduled import (
-    Blocks,
-    initial_network,
-    run_schedule,
-    switched_on_demand,
-    task_losses,
-    weighted_loss,
-)
+from isocl.harness.blocks import Blocks, task_losses, weighted_loss
+from isocl.harness.scheduled import initial_network, run_schedule, switched_on_demand
 from isocl.harness.scheduled_config import scheduled_from_dict
 
 RAW = {

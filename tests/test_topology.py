@@ -422,3 +422,20 @@ def test_expectation_mode_moves_each_sample_by_its_gain_deviation(float64):
         net.eval()(x, trace=after)
     expected = z1 + (mean_g - g) * correction
     assert torch.allclose(after[1].preactivation, expected, rtol=0, atol=EXACT * float(z1.abs().max()))
+
+
+def test_resize_grows_exactly_prunes_like_prune_and_keeps_its_width(float64):
+    net = make_net()
+    assert preserves(net, lambda: T.resize(net, 1, 34)) < EXACT and net.sizes[2] == 34
+    twin = copy.deepcopy(net)
+    change = T.resize(net, 1, 25)
+    assert change.info["removed"] == 9 and net.sizes[2] == 25
+    T.prune(twin, 1, 9)
+    x = inputs(net)
+    assert torch.equal(net(x), twin(x))  # resize down is prune of the smallest singular values
+    assert T.resize(net, 1, 25).steps == () and net.sizes[2] == 25
+    for bad in (0, -3, 2.5):
+        with pytest.raises(ValueError, match="resize"):
+            T.resize(net, 1, bad)
+    with pytest.raises(IndexError, match="resize: hidden layer 7 is out of range"):
+        T.resize(net, 7, 5)

@@ -62,31 +62,30 @@ def options_from_args(args, out: Path):
 
 
 def _scenarios(args) -> tuple[list, list]:
-    """The stream scenarios (command-line overrides applied) and the scheduled-task ones (--seeds only)."""
-    from isocl.harness.scheduled_config import ScheduledScenario, load_experiment
+    """The stream scenarios (command-line overrides applied) and the experiments outside the harness (--seeds
+    only: scheduled tasks, neuro-abundance)."""
+    from isocl.harness.experiments import is_experiment, load_experiment
 
     overrides = dict(strategies=args.strategies, seeds=args.seeds, epochs=args.epochs, backbone=args.backbone)
-    streams, scheduled = [], []
+    streams, experiments = [], []
     for experiment in map(load_experiment, args.scenario):
-        if isinstance(experiment, ScheduledScenario):
+        if is_experiment(experiment):
             if args.strategies or args.epochs or args.backbone:
                 raise ConfigError(
-                    f"{experiment.name}: a scheduled-task scenario takes --seeds only (set the rest in it)"
+                    f"{experiment.name}: a {experiment.kind} scenario takes --seeds only (set the rest in it)"
                 )
-            scheduled.append(replace(experiment, seeds=tuple(args.seeds)) if args.seeds else experiment)
+            experiments.append(replace(experiment, seeds=tuple(args.seeds)) if args.seeds else experiment)
         else:
             streams.append(with_overrides(experiment, **overrides))
-    return streams, scheduled
+    return streams, experiments
 
 
-def _run_scheduled(args, scenario) -> None:
-    from isocl.harness.scheduled import run_all
-    from isocl.harness.scheduled_report import write_report
+def _run_experiment(args, experiment) -> None:
+    from isocl.harness.experiments import run_experiment
 
-    summaries = run_all(scenario, args.out, args.data_root, restart=args.restart)
-    report = write_report(scenario.name, summaries, args.out / scenario.name)
+    report = run_experiment(experiment, args.out, args.data_root, restart=args.restart)
     print(report.read_text())
-    print(f"report (table, accuracy and widths plot): {report}")
+    print(f"report (tables, accuracy and widths plot): {report}")
 
 
 def _launch(args):
@@ -127,11 +126,11 @@ def _summaries(args, scenarios, options, launch) -> dict[str, list[dict]]:
 def run_command(args) -> int:
     from isocl.harness.report import comparison_table, write_report
 
-    scenarios, scheduled = _scenarios(args)
+    scenarios, experiments = _scenarios(args)
     launch = _launch(args)
     options = options_from_args(args, _writable(args.out))
-    for scenario in scheduled:
-        _run_scheduled(args, scenario)
+    for experiment in experiments:
+        _run_experiment(args, experiment)
     for name, summaries in _summaries(args, scenarios, options, launch).items():
         if summaries:
             print(comparison_table(summaries))

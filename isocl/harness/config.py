@@ -77,6 +77,13 @@ def _fields(cls) -> dict:
     return {f.name: f for f in dataclasses.fields(cls)}
 
 
+def _seeds(source: str, seeds) -> tuple[int, ...]:
+    valid = isinstance(seeds, list | tuple) and seeds
+    if not valid or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
+        raise ConfigError(f"{source}.seeds={seeds!r} must be a non-empty list of non-negative integers")
+    return tuple(seeds)
+
+
 def _check_keys(section: str, given: dict, cls) -> None:
     allowed = _fields(cls)
     unknown = sorted(set(given) - set(allowed))
@@ -200,10 +207,7 @@ def scenario_from_dict(raw: dict, source: str = "scenario") -> Scenario:
     for key in ("n_experiences", "epochs", "batch_size", "eval_batch_size"):
         if key in values:
             _positive_int(source, key, values[key])
-    seeds = values.get("seeds", [0])
-    if not isinstance(seeds, list | tuple) or not seeds or not all(isinstance(s, int) and s >= 0 for s in seeds):
-        raise ConfigError(f"{source}.seeds={seeds!r} must be a non-empty list of non-negative integers")
-    values["seeds"] = tuple(seeds)
+    values["seeds"] = _seeds(source, values.get("seeds", [0]))
     values["backbone"] = _backbone(f"{source}.backbone", values.get("backbone"))
     values["optimizer"] = _optimizer(f"{source}.optimizer", values.get("optimizer"))
     values["strategies"] = _strategies(f"{source}.strategies", values["strategies"], values["optimizer"])

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from isocl.harness import scheduled_report
+from isocl.harness import abundance_report, scheduled_report
 from isocl.harness.plots import epoch_axis, hidden_widths_change, plot_scenario, plot_widths
 from isocl.harness.stats import mean_ci, paired_difference
 from isocl.harness.store import read_json
@@ -209,6 +209,15 @@ def topology_table(strategies: dict) -> str:
     return "\n".join(header + rows)
 
 
+def abundance_sections(summaries: list[dict], out: Path) -> list[str]:
+    """Each neuro-abundance scenario's tables and plot (isocl/harness/abundance_report.py)."""
+    sections = []
+    for name in sorted({s["scenario"] for s in summaries}):
+        runs = [s for s in summaries if s["scenario"] == name]
+        sections += [f"### {name} (neuro-abundance)", "", *abundance_report.sections(name, runs, out), ""]
+    return sections
+
+
 def scheduled_sections(summaries: list[dict], out: Path) -> list[str]:
     """Each scheduled-task scenario's phase table and plot (isocl/harness/scheduled_report.py)."""
     sections = []
@@ -229,13 +238,14 @@ def scheduled_sections(summaries: list[dict], out: Path) -> list[str]:
 def write_report(directory: Path, out: Path) -> Path:
     """report.md (tables and plot links) plus PNG plots, written to `out`."""
     everything = find_summaries(directory)
-    summaries = [s for s in everything if "strategy" in s]  # stream runs; scheduled-task runs name a policy
+    summaries = [s for s in everything if "strategy" in s]  # stream runs; the experiments name a policy or an arm
     out.mkdir(parents=True, exist_ok=True)
     sections = ["# isocl report", "", comparison_table(summaries) if summaries else "", ""]
     for scenario, strategies in _grouped(summaries).items():
         for path in plot_scenario(scenario, strategies, out) + plot_widths(scenario, strategies, out):
             sections.append(f"![{path.stem}]({path.name})")
     sections += scheduled_sections([s for s in everything if "policy" in s], out)
+    sections += abundance_sections([s for s in everything if "arm" in s], out)
     report = out / "report.md"
     report.write_text("\n".join(sections) + "\n")
     return report

@@ -11,57 +11,28 @@ are drawn per seed from `hidden_range`; every policy of a seed starts from the i
 """
 
 import dataclasses
-import hashlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from isocl import topology
 from isocl.cl.ewc import gradient_factors
 from isocl.cl.policy import adapt, demand_directions, grow_by_demand
-from isocl.data import load_dataset
-from isocl.data.domain import experience_permutation, permute_pixels
-from isocl.data.streams import standardise
-from isocl.harness import provenance, store
+from isocl.harness import store
+from isocl.harness.blocks import (
+    CLASSES_PER_TASK,
+    Blocks,
+    accuracies,
+    finished_or_run,
+    load_blocks,
+    task_losses,
+    train_epoch,
+)
 from isocl.harness.optimizers import OPTIMIZERS
 from isocl.harness.scheduled_config import ScheduledScenario
 from isocl.nn import create_backbone
-
-CLASSES_PER_TASK = 10
-
-
-@dataclass
-class Blocks:
-    """The tasks' inputs side by side: train/test inputs (N, n_tasks, 784) standardised per task, labels (N, n)."""
-
-    train_x: torch.Tensor
-    train_y: torch.Tensor
-    test_x: torch.Tensor
-    test_y: torch.Tensor
-    digest: str
-
-
-def load_blocks(scenario: ScheduledScenario, seed: int, data_root, cache_dir) -> Blocks:
-    xs, ys, txs, tys, digests = [], [], [], [], []
-    for index, block in enumerate(scenario.blocks):
-        data = load_dataset(block["dataset"], data_root, cache_dir)
-        train_x, test_x = standardise(
-            data.train_x[: scenario.train_size].float(), data.test_x[: scenario.test_size].float()
-        )
-        if block.get("permuted"):
-            permutation = experience_permutation(train_x[0].numel(), seed, index + 1, identity_first=False)
-            train_x, test_x = permute_pixels(train_x, permutation), permute_pixels(test_x, permutation)
-        xs.append(train_x.flatten(1)), txs.append(test_x.flatten(1))
-        ys.append(data.train_y[: scenario.train_size]), tys.append(data.test_y[: scenario.test_size])
-        digests.append(data.digest())
-    n, m = min(map(len, xs)), min(map(len, txs))  # truncated to equal size: the loaders run in lockstep
-    stack = lambda ts, k: torch.stack([t[:k] for t in ts], 1)  # noqa: E731
-    return Blocks(
-        stack(xs, n), stack(ys, n), stack(txs, m), stack(tys, m), hashlib.sha256("".join(digests).encode()).hexdigest()
-    )
 
 
 def initial_network(scenario: ScheduledScenario, seed: int, n_inputs: int):
@@ -70,42 +41,6 @@ def initial_network(scenario: ScheduledScenario, seed: int, n_inputs: int):
     widths = torch.randint(low, high + 1, (scenario.n_hidden,), generator=generator).tolist()
     torch.manual_seed(seed)
     return create_backbone("iso_mlp", (n_inputs,), CLASSES_PER_TASK * len(scenario.blocks), widths)
-
-
-def task_losses(logits: torch.Tensor, y: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
-    """Each task's cross-entropy on its own block of outputs: (n_tasks,)."""
-    blocks = logits.view(len(logits), -1, CLASSES_PER_TASK)
-    return torch.stack([F.cross_entropy(blocks[:, t], y[:, t], reduction=reduction) for t in range(y.shape[1])])
-
-
-def weighted_loss(logits: torch.Tensor, y: torch.Tensor, active: list[int]) -> torch.Tensor:
-    weights = torch.zeros(y.shape[1], device=logits.device)
-    weights[active] = 1.0  # an inactive task's loss weight is 0: it takes no part in the gradient
-    return (weights * task_losses(logits, y)).sum()
-
-
-def train_epoch(net, optimizer, blocks: Blocks, active: list[int], batch_size: int, generator) -> None:
-    net.train()
-    n_tasks, n = blocks.train_y.shape[1], len(blocks.train_y)
-    orders = torch.stack([torch.randperm(n, generator=generator) for _ in range(n_tasks)], 1)  # each set its own
-    tasks = torch.arange(n_tasks)
-    for rows in orders.split(batch_size):
-        x = blocks.train_x[rows, tasks].flatten(1)  # sample rows[:, t] of task t in block t
-        loss = weighted_loss(net(x), blocks.train_y[rows, tasks], active) + net.penalty()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-
-
-@torch.no_grad()
-def accuracies(net, blocks: Blocks, batch: int = 2000) -> list[float]:
-    net.eval()
-    correct = torch.zeros(blocks.test_y.shape[1])
-    for start in range(0, len(blocks.test_y), batch):
-        logits = net(blocks.test_x[start : start + batch].flatten(1))
-        predicted = logits.view(len(logits), -1, CLASSES_PER_TASK).argmax(2)
-        correct += (predicted == blocks.test_y[start : start + batch]).sum(0)
-    return (correct / len(blocks.test_y)).tolist()
 
 
 def switched_on_demand(net, blocks: Blocks, task: int, earlier: list[int], policy, n_probe, generator):
@@ -164,30 +99,15 @@ def run_all(
     """Every (policy, seed): a finished run with the same fingerprint is read back, one with another stops here."""
     summaries = []
     for seed in scenario.seeds:
-        blocks = load_blocks(scenario, seed, data_root, cache_dir)
+        blocks = load_blocks(scenario.blocks, scenario.train_size, scenario.test_size, seed, data_root, cache_dir)
         for policy in scenario.policies:
-            directory = run_dir(out, scenario, policy, seed)
             config = {**store.plain(dataclasses.asdict(scenario)), "policy": policy, "seed": seed}
-            record = provenance.provenance(config, blocks.digest, "cpu")
-            summary_file = directory / "summary.json"
-            if summary_file.exists() and not restart:
-                summary = store.read_json(summary_file)
-                provenance.check_same(
-                    directory, summary.get("fingerprint") or {}, provenance.fingerprint(record), finished=True
-                )
-                summaries.append(summary)
-                continue
-            epochs = run_schedule(scenario, policy, seed, blocks)
-            summary = store.plain(
-                {
-                    "scenario": scenario.name,
-                    "policy": policy,
-                    "seed": seed,
-                    **record,
-                    "fingerprint": provenance.fingerprint(record),
-                    "epochs": [dataclasses.asdict(e) for e in epochs],
-                }
-            )
-            store.write_json_atomic(summary_file, summary)
-            summaries.append(summary)
+
+            def run(policy=policy, seed=seed, blocks=blocks):
+                epochs = run_schedule(scenario, policy, seed, blocks)
+                epochs = [dataclasses.asdict(e) for e in epochs]
+                return {"scenario": scenario.name, "policy": policy, "seed": seed, "epochs": epochs}
+
+            directory = run_dir(out, scenario, policy, seed)
+            summaries.append(finished_or_run(directory, config, blocks.digest, run, restart))
     return summaries

@@ -12,8 +12,7 @@ from isocl.harness.config import (
     _one_of,
     _optimizer,
     _positive_int,
-    read_scenario_file,
-    scenario_from_dict,
+    _seeds,
 )
 
 POLICIES = ("author", "demand", "static")
@@ -81,10 +80,7 @@ def scheduled_from_dict(raw: dict, source: str) -> ScheduledScenario:
             _positive_int(source, key, values[key])
     values["hidden_range"] = _range(source, values.get("hidden_range", [100, 300]))
     values["optimizer"] = _optimizer(f"{source}.optimizer", values.get("optimizer"))
-    seeds = values.get("seeds", [0])
-    if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and s >= 0 for s in seeds):
-        raise ConfigError(f"{source}.seeds={seeds!r} must be a non-empty list of non-negative integers")
-    values["seeds"] = tuple(seeds)
+    values["seeds"] = _seeds(source, values.get("seeds", [0]))
     policies = values.get("policies", list(POLICIES))
     for policy in policies:
         _one_of(source, "policies", policy, POLICIES)
@@ -93,11 +89,3 @@ def scheduled_from_dict(raw: dict, source: str) -> ScheduledScenario:
     if unknown:
         raise ConfigError(f"{source}.topology: unknown field(s) {sorted(unknown)}; allowed: the iso strategies' own")
     return ScheduledScenario(**values)
-
-
-def load_experiment(name_or_path):
-    """A shipped or given scenario file: a stream scenario (config.Scenario) or a scheduled-task one."""
-    raw, source = read_scenario_file(name_or_path)
-    if isinstance(raw, dict) and raw.get("kind") == "scheduled":
-        return scheduled_from_dict(raw, source)
-    return scenario_from_dict(raw, source)

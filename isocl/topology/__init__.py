@@ -14,6 +14,7 @@ from isocl.topology.ops import (
     nonzero_weights,
     prune,
     remove_outputs,
+    resize,
     singular_values,
     sparsify,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "release",
     "remap_optimizer",
     "remove_outputs",
+    "resize",
     "singular_values",
     "sparsify",
     "transform",

@@ -183,6 +183,17 @@ def prune(net: nn.Module, k: int, n: int) -> Change:
     return Change("prune", (rotation, step), {"layer": k, "removed": n, "removed_singular_values": removed})
 
 
+def resize(net: nn.Module, k: int, width: int, *, scale: float = SCAFFOLD_SCALE, generator=None) -> Change:
+    """Bring hidden layer k to `width` (the paper's Exp 4, rule (a)): prune its smallest-singular-value neurons
+    (error first-order in the removed singular values) or grow scaffolds (exact); a no-op at the current width."""
+    check_hidden_layer(net, k, "resize")
+    check_count(width, "resize", low=1)
+    current = net.sizes[k + 1]
+    if width < current:
+        return prune(net, k, current - width)
+    return grow(net, k, width - current, scale=scale, generator=generator)
+
+
 def _adapt_layer(net: nn.Module, k: int, threshold: float, n_scaffold: int, scale: float, generator, relative: bool):
     U, s = left_basis(net.maps[k].weight)
     if relative:  # a fraction of the layer's own largest singular value: no drift when all of them shrink
