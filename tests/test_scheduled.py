@@ -81,11 +81,26 @@ def test_static_keeps_its_widths_and_the_rules_change_them_with_one_record_per_e
         ({"policies": ["grow"]}, r"policies='grow' is not valid"),
         ({"topology": {"thresh": 1}}, r"topology: unknown field\(s\) \['thresh'\]"),
         ({"epochs": 3}, r"unknown field\(s\) \['epochs'\]"),
+        ({"policies": ["equal", "demand"]}, r"policies: 'equal' trains demand's final widths; list 'demand' before"),
     ],
 )
 def test_scheduled_scenarios_name_the_field(change, message):
     with pytest.raises(ConfigError, match=message):
         scheduled_from_dict({**RAW, **change}, "s.yaml")
+
+
+def test_the_equal_control_trains_demands_final_widths_of_the_same_seed_fixed(tmp_path, monkeypatch):
+    import isocl.harness.scheduled as scheduled
+
+    monkeypatch.setattr(scheduled, "load_blocks", lambda *a: fake_blocks())
+    scenario = scheduled_from_dict({**RAW, "policies": ["demand", "static", "equal"], "seeds": [0, 1]}, "s.yaml")
+    summaries = {(s["policy"], s["seed"]): s for s in scheduled.run_all(scenario, tmp_path)}
+    for seed in (0, 1):
+        demand_end = summaries[("demand", seed)]["epochs"][-1]["widths"]
+        equal = summaries[("equal", seed)]
+        assert all(e["widths"] == demand_end for e in equal["epochs"]) and equal["config"]["widths"] == demand_end
+        assert demand_end != summaries[("static", seed)]["epochs"][0]["widths"]  # demand grew: a different size
+    assert summaries[("equal", 0)]["epochs"][0]["widths"] != summaries[("equal", 1)]["epochs"][0]["widths"]
 
 
 def test_one_report_covers_stream_and_scheduled_runs_in_one_folder(tmp_path):

@@ -6,8 +6,10 @@ on its own), concatenates the inputs into one vector and sums the cross-entropie
 blocks: an inactive task's inputs still flow through the network, only its loss is off. After every epoch the
 topology rule runs (`author`: `neuroadapt` with the absolute threshold, deepest layer first; `demand`: the same
 rule with a threshold relative to each layer's spectrum, plus GradMax neurons for a task as it is switched on;
-`static`: nothing, the control), then every task's test accuracy and the widths are recorded. The initial widths
-are drawn per seed from `hidden_range`; every policy of a seed starts from the identical network.
+`static`: nothing, the control from the identical start; `equal`: nothing, from a network of the widths `demand`
+ends with on the same seed, the control with equal parameters), then every task's test accuracy and the widths are
+recorded. The initial widths are drawn per seed from `hidden_range`; every policy of a seed but `equal` starts from
+the identical network.
 """
 
 import dataclasses
@@ -31,14 +33,16 @@ from isocl.harness.blocks import (
     train_epoch,
 )
 from isocl.harness.optimizers import OPTIMIZERS
-from isocl.harness.scheduled_config import ScheduledScenario
+from isocl.harness.scheduled_config import FIXED, ScheduledScenario
 from isocl.nn import create_backbone
 
 
-def initial_network(scenario: ScheduledScenario, seed: int, n_inputs: int):
+def initial_network(scenario: ScheduledScenario, seed: int, n_inputs: int, widths: list[int] | None = None):
+    """The seed's network: widths drawn from `hidden_range` (the same for every policy of a seed), or given."""
     generator = torch.Generator().manual_seed(seed)
     low, high = scenario.hidden_range
-    widths = torch.randint(low, high + 1, (scenario.n_hidden,), generator=generator).tolist()
+    drawn = torch.randint(low, high + 1, (scenario.n_hidden,), generator=generator).tolist()
+    widths = drawn if widths is None else list(widths)
     torch.manual_seed(seed)
     return create_backbone("iso_mlp", (n_inputs,), CLASSES_PER_TASK * len(scenario.blocks), widths)
 
@@ -64,8 +68,11 @@ class EpochRecord:
     seconds: float
 
 
-def run_schedule(scenario: ScheduledScenario, policy: str, seed: int, blocks: Blocks) -> list[EpochRecord]:
-    net = initial_network(scenario, seed, blocks.train_x[0].numel())
+def run_schedule(
+    scenario: ScheduledScenario, policy: str, seed: int, blocks: Blocks, widths: list[int] | None = None
+) -> list[EpochRecord]:
+    """One policy's run; `equal` is a fixed network of the given `widths` (demand's final ones) from the start."""
+    net = initial_network(scenario, seed, blocks.train_x[0].numel(), widths if policy == "equal" else None)
     cfg = scenario.optimizer
     optimizer = OPTIMIZERS.get(cfg.name)(net.parameters(), cfg.lr, cfg.weight_decay, cfg.momentum)
     rule, generator = scenario.topology_policy(policy), torch.Generator().manual_seed(seed)
@@ -77,7 +84,7 @@ def run_schedule(scenario: ScheduledScenario, policy: str, seed: int, blocks: Bl
             topology.remap_optimizer(optimizer, net, change)
         for _ in range(scenario.epochs_per_phase):
             train_epoch(net, optimizer, blocks, list(active), scenario.batch_size, generator)
-            if policy != "static":
+            if policy not in FIXED:
                 topology.remap_optimizer(optimizer, net, adapt(net, rule))
             seconds, start = time.perf_counter() - start, time.perf_counter()
             params = sum(p.numel() for p in net.parameters())
@@ -100,14 +107,19 @@ def run_all(
     summaries = []
     for seed in scenario.seeds:
         blocks = load_blocks(scenario.blocks, scenario.train_size, scenario.test_size, seed, data_root, cache_dir)
+        finished = {}
         for policy in scenario.policies:
             config = {**store.plain(dataclasses.asdict(scenario)), "policy": policy, "seed": seed}
+            widths = finished["demand"]["epochs"][-1]["widths"] if policy == "equal" else None
+            if widths is not None:
+                config["widths"] = widths  # the equal control's network depends on demand's run of this seed
 
-            def run(policy=policy, seed=seed, blocks=blocks):
-                epochs = run_schedule(scenario, policy, seed, blocks)
+            def run(policy=policy, seed=seed, blocks=blocks, widths=widths):
+                epochs = run_schedule(scenario, policy, seed, blocks, widths)
                 epochs = [dataclasses.asdict(e) for e in epochs]
                 return {"scenario": scenario.name, "policy": policy, "seed": seed, "epochs": epochs}
 
             directory = run_dir(out, scenario, policy, seed)
-            summaries.append(finished_or_run(directory, config, blocks.digest, run, restart))
+            finished[policy] = finished_or_run(directory, config, blocks.digest, run, restart)
+            summaries.append(finished[policy])
     return summaries

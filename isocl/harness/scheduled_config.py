@@ -15,7 +15,8 @@ from isocl.harness.config import (
     _seeds,
 )
 
-POLICIES = ("author", "demand", "static")
+POLICIES = ("author", "demand", "static", "equal")
+FIXED = ("static", "equal")  # the controls: no topology change
 BLOCK_DATASETS = ("mnist", "fashion_mnist")
 
 
@@ -38,7 +39,7 @@ class ScheduledScenario:
     n_probe: int = 256  # demand: samples of the switched-on task that measure its gradient
 
     def topology_policy(self, policy: str) -> TopologyPolicy:
-        return TopologyPolicy(**{**self.topology, "policy": "frozen" if policy == "static" else policy})
+        return TopologyPolicy(**{**self.topology, "policy": "frozen" if policy in FIXED else policy})
 
 
 def _blocks(source: str, raw) -> tuple:
@@ -84,6 +85,8 @@ def scheduled_from_dict(raw: dict, source: str) -> ScheduledScenario:
     policies = values.get("policies", list(POLICIES))
     for policy in policies:
         _one_of(source, "policies", policy, POLICIES)
+    if "equal" in policies and "demand" not in policies[: policies.index("equal")]:
+        raise ConfigError(f"{source}.policies: 'equal' trains demand's final widths; list 'demand' before it")
     values["policies"] = tuple(policies)
     unknown = set(values.get("topology") or {}) - {f.name for f in dataclasses.fields(TopologyPolicy)} - {"policy"}
     if unknown:
