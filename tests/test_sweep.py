@@ -158,3 +158,22 @@ def test_without_submitit_a_sweep_says_how_to_install_it(tmp_path, capsys, monke
     monkeypatch.setitem(sys.modules, "submitit", None)  # import submitit now raises ImportError
     assert main(["run", str(scenario_file(tmp_path)), "--out", str(tmp_path), "--jobs", "2", *QUIET]) == 2
     assert "pip install 'isocl[cluster]'" in capsys.readouterr().err
+
+
+def test_the_sweep_benchmark_passes_its_strategy_and_epoch_subset_to_every_run(monkeypatch):
+    import importlib.util
+    import subprocess
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "sweep.py"
+    spec = importlib.util.spec_from_file_location("sweep_benchmark", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    commands = []
+    monkeypatch.setattr(subprocess, "run", lambda command, **kw: commands.append(command))
+    row = bench.measure("split-digits", 2, "0", 1, None, {"strategies": "naive,ewc", "epochs": 1})
+    assert len(commands) == 2 and all("--strategies=naive,ewc" in c and "--epochs=1" in c for c in commands)
+    assert [c[c.index("--jobs") + 1] for c in commands] == ["1", "2"]
+    assert row["strategies"] == "naive,ewc" and row["epochs"] == 1
+    bench.measure("split-digits", 2, "0", 1, None, {"strategies": None, "epochs": None})
+    assert not any(a.startswith(("--strategies", "--epochs")) for a in commands[-1])
