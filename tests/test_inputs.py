@@ -5,7 +5,7 @@ import torch
 import yaml
 
 from isocl.cli import main
-from isocl.data import DatasetNotFoundError, build_stream, load_dataset
+from isocl.data import DatasetNotFoundError, TensorData, build_stream, load_dataset
 from isocl.harness.config import ConfigError, load_scenario, scenario_from_dict, shipped_scenarios, with_overrides
 
 VALID = {
@@ -232,3 +232,38 @@ def test_cli_missing_data_is_a_clear_error(tmp_path, capsys, monkeypatch):
     args = ["run", "split-cifar10-class", "--data-root", str(tmp_path), "--wandb", "disabled", "--out", str(tmp_path)]
     assert main(args) == 2
     assert "cifar10 not found" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("setting, domain", [("class", None), ("domain", "permuted"), ("domain", "split")])
+def test_global_normalisation_is_one_affine_map_from_the_unpadded_images_statistics(setting, domain):
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (40, 1, 4, 4), generator=g).to(torch.uint8)
+    labels = torch.arange(40) % 4
+    data = TensorData(images, labels, images[:12], labels[:12], ["a", "b", "c", "d"])
+    mean, std = images.float().mean(), images.float().std()  # of the images, not of the padded frames
+    expected = (torch.nn.functional.pad(images.float(), (1, 1, 1, 1)) - mean) / std
+    x = build_stream(data, setting, 2, normalise="global", pad_to=6, domain=domain).train.tensors[0]
+    if setting == "class":  # the training set in its order
+        assert torch.allclose(x, expected, atol=1e-5) and float(x[0, 0, 0, 0]) == pytest.approx(float(-mean / std))
+    else:  # split reorders samples, a permutation moves pixels: every value is still the affine map's
+        copies = len(x) // len(images)
+        assert torch.allclose(x.flatten().sort().values, expected.flatten().repeat(copies).sort().values, atol=1e-5)
+    per_feature = build_stream(data, setting, 2, pad_to=6, domain=domain).train.tensors[0]
+    assert float(per_feature.flatten(1)[:10, 0].abs().max()) == 0  # per feature, a blank border pixel stays 0
+    with pytest.raises(ValueError, match=r"normalise='pixel' is not valid"):
+        build_stream(data, setting, 2, normalise="pixel", domain=domain)
+
+
+def test_the_normalise_flag_names_the_results_apart_and_reaches_the_stream(tmp_path):
+    from isocl.harness.runner import SeedStreams
+
+    scenario = load_scenario("split-digits")
+    data = load_dataset("digits", cache_dir=tmp_path)
+    x = SeedStreams(with_overrides(scenario, normalise="global"), data).get(0).train.tensors[0]
+    raw = data.train_x.float()
+    assert float(x.flatten(1)[0, 0]) == pytest.approx(float(-raw.mean() / raw.std()))  # a blank pixel, not 0
+    assert with_overrides(scenario, normalise="global").name == "split-digits-global"
+    assert with_overrides(scenario, normalise="global").normalise == "global"
+    assert with_overrides(scenario, normalise="per_feature") == scenario
+    with pytest.raises(ConfigError, match=r"--normalise.normalise='l2' is not valid"):
+        with_overrides(scenario, normalise="l2")

@@ -81,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seeds", type=_ints, help="comma-separated seeds, e.g. 0,1,2")
     run.add_argument("--epochs", type=int, help="epochs per experience")
     run.add_argument("--backbone", help="another backbone type (results named <scenario>-<type without _>)")
+    run.add_argument("--normalise", help="per_feature | global input normalisation (results named <scenario>-<it>)")
     run.add_argument("--out", type=Path, default=Path("runs"), help="results folder (default: runs)")
     run.add_argument("--restart", action="store_true", help="discard what the run folders hold and start again")
     _run_options(run)

@@ -66,11 +66,17 @@ def _scenarios(args) -> tuple[list, list]:
     only: scheduled tasks, neuro-abundance)."""
     from isocl.harness.experiments import is_experiment, load_experiment
 
-    overrides = dict(strategies=args.strategies, seeds=args.seeds, epochs=args.epochs, backbone=args.backbone)
+    overrides = dict(
+        strategies=args.strategies,
+        seeds=args.seeds,
+        epochs=args.epochs,
+        backbone=args.backbone,
+        normalise=args.normalise,
+    )
     streams, experiments = [], []
     for experiment in map(load_experiment, args.scenario):
         if is_experiment(experiment):
-            if args.strategies or args.epochs or args.backbone:
+            if args.strategies or args.epochs or args.backbone or args.normalise:
                 raise ConfigError(
                     f"{experiment.name}: a {experiment.kind} scenario takes --seeds only (set the rest in it)"
                 )

@@ -15,6 +15,9 @@ set's statistics; a permuted experience is standardised by the original training
 permutation, which equals standardising it by its own (standardisation and permutation commute); a rotated
 experience by its own training set's statistics (the rotated original's: per-pixel statistics do not commute with
 a rotation, and the original's would put pixels that are always blank, std 0, where rotated strokes fall).
+`normalise="global"` instead subtracts one mean and divides by one std, both of the unpadded training images
+(torchvision's Normalize((0.1307,), (0.3081,)) on MNIST, applied after padding, as Hsu et al. did): a global affine
+map, the same for every experience whatever its permutation or rotation.
 
 Memory: a domain stream stores every experience's inputs as float32, in one tensor per split (`Stream.train`,
 `Stream.test`) of which the experiences' tensors are views: permuted or rotated MNIST padded to 32 x 32 with 10
@@ -34,6 +37,7 @@ from isocl.data import domain as domains
 from isocl.data.sources import TensorData
 
 SETTINGS = ("class", "task", "domain")
+NORMALISATIONS = ("per_feature", "global")  # per feature (the paper's); one mean and std for all (Hsu et al.'s)
 
 
 @dataclass
@@ -153,6 +157,11 @@ def _relabel(order: list[int], labels: Tensor) -> Tensor:
     return relabel[labels]
 
 
+def normalise_globally(train: Tensor, test: Tensor, mean: Tensor, std: Tensor) -> tuple[Tensor, Tensor]:
+    """(x - mean) / std with one mean and one std (scalars) for every value."""
+    return (train - mean) / std, (test - mean) / std
+
+
 def build_stream(
     data: TensorData,
     setting: str,
@@ -161,6 +170,7 @@ def build_stream(
     class_order="fixed",
     seed: int = 0,
     standardised: bool = True,
+    normalise: str = "per_feature",
     dataset: str = "the data set",
     pad_to: int | None = None,
     domain: str | None = None,
@@ -168,9 +178,12 @@ def build_stream(
     angles=None,
 ) -> Stream:
     """The stream of `setting` over `data`. pad_to: zero-pad images to pad_to x pad_to first. domain (domain setting
-    only; default 'split'), identity_first (permuted) and angles (rotated): see isocl/data/domain.py."""
+    only; default 'split'), identity_first (permuted) and angles (rotated): see isocl/data/domain.py.
+    standardised=False: the raw inputs; else normalised per feature or globally (`normalise`, module docstring)."""
     if setting not in SETTINGS:
         raise ValueError(f"setting={setting!r} is not valid; choose one of {list(SETTINGS)}")
+    if normalise not in NORMALISATIONS:
+        raise ValueError(f"normalise={normalise!r} is not valid; choose one of {list(NORMALISATIONS)}")
     if domain is not None and setting != "domain":
         raise ValueError(f"domain={domain!r} applies to setting 'domain' only, not {setting!r}")
     kind = (domain or domains.DEFAULT_DOMAIN) if setting == "domain" else None
@@ -180,8 +193,12 @@ def build_stream(
         raise ValueError(f"n_experiences={n_experiences!r} must be a positive integer")
     order = resolve_class_order(class_order, data.n_classes, seed)
     train_x, test_x = data.train_x.float(), data.test_x.float()
+    global_norm = standardised and normalise == "global"
+    statistics = (train_x.mean(), train_x.std()) if global_norm else None  # of the images, not the padded frames
     if pad_to is not None:
         train_x, test_x = pad_images(train_x, pad_to), pad_images(test_x, pad_to)
+    if global_norm:  # the padding is then normalised like a black pixel
+        (train_x, test_x), standardised = normalise_globally(train_x, test_x, *statistics), False
     inputs = TensorData(train_x, _relabel(order, data.train_y), test_x, _relabel(order, data.test_y), data.classes)
     if setting == "domain":
         options = dict(seed=seed, standardised=standardised, identity_first=identity_first, angles=angles)

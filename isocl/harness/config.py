@@ -4,7 +4,8 @@ A scenario names `name`, `dataset`, `setting` (class | task), `n_experiences`, `
 ({type: tanh_mlp | iso_mlp, hidden: [...], options: {...}}), `optimizer` ({name, lr, weight_decay, momentum}),
 `head` (full | incremental), `epochs`, `batch_size`, `seeds` and `strategies` (strategy name -> its parameters,
 resolved here once: validated by type and range, defaults filled in). An optional `events` list replaces the
-default "train each experience in order": [{train: 0}, {train: 1}, {remove: 0}, {train: 2}].
+default "train each experience in order": [{train: 0}, {train: 1}, {remove: 0}, {train: 2}]. Optional inputs:
+`pad_to`, `normalise` (per_feature | global), `domain` (the domain setting's kind), `class_order`.
 """
 
 import dataclasses
@@ -17,7 +18,7 @@ import yaml
 
 from isocl.cl.head import HEADS
 from isocl.cl.strategy import ISO_PREFIX, OPTIMIZER, lookup, resolve_parameters
-from isocl.data import DATASETS, SETTINGS, domain_options
+from isocl.data import DATASETS, NORMALISATIONS, SETTINGS, domain_options
 from isocl.errors import ConfigError
 from isocl.harness.events import validate_events
 from isocl.harness.optimizers import OPTIMIZERS
@@ -58,6 +59,7 @@ class Scenario:
     eval_batch_size: int = 1000
     head: str = "full"  # full: every class's output unit from the start; incremental: added per experience
     pad_to: int | None = None  # zero-pad square images to this size (MNIST to 32x32 as in Hsu et al. 2018)
+    normalise: str = "per_feature"  # per_feature (the paper's) | global (one mean and std: Hsu et al.'s)
     domain: dict | None = None  # setting domain: {kind: split | permuted | rotated, identity_first, angles}
     seeds: tuple[int, ...] = (0,)
     class_order: object = "fixed"  # "fixed" | "seeded" | a permutation of the labels
@@ -201,6 +203,7 @@ def scenario_from_dict(raw: dict, source: str = "scenario") -> Scenario:
     _one_of(source, "setting", values["setting"], SETTINGS)
     _one_of(source, "head", values.get("head", "full"), HEADS)
     _class_order(source, values.get("class_order", "fixed"))
+    _one_of(source, "normalise", values.get("normalise", "per_feature"), NORMALISATIONS)
     if values.get("pad_to") is not None:
         _positive_int(source, "pad_to", values["pad_to"])
     values["domain"] = _domain(source, values)
@@ -276,7 +279,9 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
     return scenario_from_dict(raw, source=source)
 
 
-def with_overrides(scenario: Scenario, *, strategies=None, seeds=None, epochs=None, backbone=None) -> Scenario:
+def with_overrides(
+    scenario: Scenario, *, strategies=None, seeds=None, epochs=None, backbone=None, normalise=None
+) -> Scenario:
     """Apply command-line flags on top of the file (the only two levels of precedence)."""
     changes = {}
     if strategies is not None:
@@ -295,6 +300,11 @@ def with_overrides(scenario: Scenario, *, strategies=None, seeds=None, epochs=No
         if backbone != scenario.backbone.type:  # a different experiment: results go under a different name
             changes["backbone"] = dataclasses.replace(scenario.backbone, type=backbone)
             changes["name"] = f"{scenario.name}-{backbone.replace('_', '')}"
+    if normalise is not None:
+        _one_of("--normalise", "normalise", normalise, NORMALISATIONS)
+        if normalise != scenario.normalise:  # a different experiment, named apart like another backbone
+            changes["normalise"] = normalise
+            changes["name"] = f"{changes.get('name', scenario.name)}-{normalise.replace('_', '')}"
     updated = dataclasses.replace(scenario, **changes)
     _check_backbones(updated, "command line")
     return updated

@@ -256,7 +256,8 @@ class SeedStreams:
 
     def _build(self, seed: int) -> Stream:
         s = self.scenario
-        extra = {"pad_to": s.pad_to, **(domain_options(s.domain) if s.setting == "domain" else {})}
+        extra = {"pad_to": s.pad_to, "normalise": s.normalise}
+        extra.update(domain_options(s.domain) if s.setting == "domain" else {})
         try:
             return build_stream(
                 self.data, s.setting, s.n_experiences, class_order=s.class_order, seed=seed, dataset=s.dataset, **extra
