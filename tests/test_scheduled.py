@@ -120,3 +120,23 @@ def test_one_report_covers_stream_and_scheduled_runs_in_one_folder(tmp_path):
     text = write_report(tmp_path, tmp_path / "report").read_text()
     assert "| naive | 1 |" in text and "### s (scheduled tasks)" in text and "| static | 2 ([1]) |" in text
     assert (tmp_path / "report" / "s-accuracy-and-widths.png").stat().st_size > 0
+
+
+def test_a_permuted_block_is_the_standardised_images_under_the_seeds_permutation(monkeypatch):
+    from types import SimpleNamespace
+
+    import isocl.harness.blocks as blocks
+    from isocl.data.domain import experience_permutation, permute_pixels
+    from isocl.data.streams import standardise
+    from isocl.harness.blocks import load_blocks
+
+    g = torch.Generator().manual_seed(0)
+    x, tx = torch.rand(20, 1, 4, 4, generator=g), torch.rand(8, 1, 4, 4, generator=g)
+    y, ty = torch.zeros(20, dtype=torch.long), torch.zeros(8, dtype=torch.long)
+    monkeypatch.setattr(blocks, "load_dataset", lambda *a: SimpleNamespace(train_x=x, test_x=tx, train_y=y,
+                                                                            test_y=ty, digest=lambda: "d"))  # fmt: skip
+    got = load_blocks([{"dataset": "mnist"}, {"dataset": "mnist", "permuted": True}], None, None, 5, None, None)
+    plain, _ = standardise(x, tx)
+    permutation = experience_permutation(16, 5, 2, identity_first=False)  # block 1 is the seed's experience 2
+    assert torch.equal(got.train_x[:, 0], plain.flatten(1))
+    assert torch.equal(got.train_x[:, 1], permute_pixels(plain, permutation).flatten(1))
