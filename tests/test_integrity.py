@@ -249,6 +249,14 @@ def test_reproduce_says_whether_the_matrix_is_identical(tmp_path, capsys):
     assert "differs (row 2, experience 0" in capsys.readouterr().out
 
 
+def test_reproduce_turns_an_experiments_summary_away_in_one_line(tmp_path, capsys):
+    summary = tmp_path / "summary.json"
+    summary.write_text(json.dumps({"config": {"name": "neuro-abundance", "kind": "abundance", "arm": "static-25"}}))
+    assert main(["reproduce", str(summary)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "isocl run neuro-abundance --out OTHER_FOLDER" in err
+
+
 def test_an_online_wandb_that_cannot_start_logs_offline_with_one_warning(tmp_path, monkeypatch):
     import wandb
 

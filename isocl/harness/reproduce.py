@@ -16,6 +16,11 @@ RUN_FIELDS = ("strategy", "strategy_params", "seed")
 def scenario_of(summary: dict, source: str):
     """The one-run scenario a summary's resolved config describes."""
     config = dict(summary.get("config") or {})
+    if config.get("kind") in ("scheduled", "abundance"):
+        raise ConfigError(
+            f"{source}: a run of the {config['kind']} experiment {config.get('name')!r}, which reproduce does not "
+            f"take; run it again with `isocl run {config.get('name')} --out OTHER_FOLDER` and compare"
+        )
     if any(k not in config for k in RUN_FIELDS):
         raise ConfigError(f"{source}: not an isocl summary (its config lacks {list(RUN_FIELDS)})")
     raw = {k: v for k, v in config.items() if k not in RUN_FIELDS}
