@@ -101,6 +101,10 @@ def test_the_equal_control_trains_demands_final_widths_of_the_same_seed_fixed(tm
         assert all(e["widths"] == demand_end for e in equal["epochs"]) and equal["config"]["widths"] == demand_end
         assert demand_end != summaries[("static", seed)]["epochs"][0]["widths"]  # demand grew: a different size
     assert summaries[("equal", 0)]["epochs"][0]["widths"] != summaries[("equal", 1)]["epochs"][0]["widths"]
+    calls = []
+    monkeypatch.setattr(scheduled, "run_schedule", lambda *a: calls.append(a) or [])
+    one_seed = scheduled_from_dict({**RAW, "policies": ["demand", "static", "equal"], "seeds": [1]}, "s.yaml")
+    assert len(scheduled.run_all(one_seed, tmp_path)) == 3 and not calls  # runs split by seed are read back
 
 
 def test_one_report_covers_stream_and_scheduled_runs_in_one_folder(tmp_path):

@@ -104,12 +104,14 @@ def run_all(
     scenario: ScheduledScenario, out: Path, data_root=None, cache_dir=None, restart: bool = False
 ) -> list[dict]:
     """Every (policy, seed): a finished run with the same fingerprint is read back, one with another stops here."""
+    # what a run depends on: not the other seeds, so runs split by --seeds are read back by a run of all of them
+    shared = {k: v for k, v in store.plain(dataclasses.asdict(scenario)).items() if k != "seeds"}
     summaries = []
     for seed in scenario.seeds:
         blocks = load_blocks(scenario.blocks, scenario.train_size, scenario.test_size, seed, data_root, cache_dir)
         finished = {}
         for policy in scenario.policies:
-            config = {**store.plain(dataclasses.asdict(scenario)), "policy": policy, "seed": seed}
+            config = {**shared, "policy": policy, "seed": seed}
             widths = finished["demand"]["epochs"][-1]["widths"] if policy == "equal" else None
             if widths is not None:
                 config["widths"] = widths  # the equal control's network depends on demand's run of this seed
