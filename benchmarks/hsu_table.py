@@ -1,9 +1,10 @@
 """Hsu et al. (2018), "Re-evaluating continual learning scenarios", Table 2 (split MNIST), beside isocl's runs of
 the same protocol: final average accuracy (%), mean ± sample std over seeds (isocl) or over their 10 runs.
 
-    python benchmarks/hsu_table.py RUNS [--out results/hsu-comparison.md]
+    python benchmarks/hsu_table.py RUNS [--suffix=-global] [--out results/hsu-comparison.md]
 
-RUNS holds split-mnist-task/, split-mnist-domain/ and split-mnist/ as `isocl run` writes them.
+RUNS holds split-mnist-task/, split-mnist-domain/ and split-mnist/ as `isocl run` writes them; with --suffix, the
+folders of runs named apart by a flag (`--normalise global` writes split-mnist-global/ and so on).
 """
 
 import argparse
@@ -40,12 +41,12 @@ def ours(runs: Path, scenario: str, strategy: str) -> str:
     return f"{mean:.2f}" + (f" ± {std:.2f}" if std is not None else "") + f" (n={len(values)})"
 
 
-def table(runs: Path) -> str:
+def table(runs: Path, suffix: str = "") -> str:
     head = "| Hsu et al. row | isocl strategy | " + " | ".join(f"{s}: Hsu / isocl" for s in SETTINGS) + " |"
     lines = [head, "|---|---|---|---|---|"]
     for row, (strategy, published) in ROWS.items():
         cells = [
-            f"{p:.2f} / {ours(runs, scenario, strategy)}"
+            f"{p:.2f} / {ours(runs, scenario + suffix, strategy)}"
             for p, scenario in zip(published, SETTINGS.values(), strict=True)
         ]
         lines.append(f"| {row} | `{strategy}` | " + " | ".join(cells) + " |")
@@ -55,10 +56,12 @@ def table(runs: Path) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", type=Path)
+    parser.add_argument("--suffix", default="", help="the scenarios' name suffix, e.g. --suffix=-global")
     parser.add_argument("--out", type=Path, default=Path("results/hsu-comparison.md"))
     args = parser.parse_args()
-    text = table(args.runs)
-    args.out.write_text(f"# Split MNIST: Hsu et al. 2018 (Table 2) beside isocl\n\n{text}\n")
+    text = table(args.runs, args.suffix)
+    title = "Split MNIST: Hsu et al. 2018 (Table 2) beside isocl" + (f" (runs {args.suffix})" if args.suffix else "")
+    args.out.write_text(f"# {title}\n\n{text}\n")
     print(text)
 
 
