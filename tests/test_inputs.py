@@ -6,7 +6,8 @@ import yaml
 
 from isocl.cli import main
 from isocl.data import DatasetNotFoundError, TensorData, build_stream, load_dataset
-from isocl.harness.config import ConfigError, load_scenario, scenario_from_dict, shipped_scenarios, with_overrides
+from isocl.harness.config import ConfigError, load_scenario, scenario_from_dict, shipped_scenarios
+from isocl.harness.overrides import with_overrides
 
 VALID = {
     "name": "t",

@@ -5,7 +5,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from isocl.errors import ConfigError
-from isocl.harness.config import with_overrides
+from isocl.harness.overrides import with_overrides
 
 
 def _device(requested: str | None) -> str:

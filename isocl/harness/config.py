@@ -27,7 +27,7 @@ from isocl.nn import BACKBONES, backbone_options, create_backbone
 DEFAULT_SCENARIO = "split-digits"
 # importing the package registers the shipped strategies (by name: the package is installed from strategies/)
 importlib.import_module("isocl.strategies")
-__all__ = ["ConfigError", "Scenario", "load_scenario", "scenario_from_dict", "shipped_scenarios", "with_overrides"]
+__all__ = ["ConfigError", "Scenario", "load_scenario", "scenario_from_dict", "shipped_scenarios"]
 
 
 @dataclass(frozen=True)
@@ -277,34 +277,3 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
     if isinstance(raw, dict) and raw.get("kind") == "scheduled":
         raise ConfigError(f"{source} is a scheduled-task scenario: run it with `isocl run {Path(source).stem}`")
     return scenario_from_dict(raw, source=source)
-
-
-def with_overrides(
-    scenario: Scenario, *, strategies=None, seeds=None, epochs=None, backbone=None, normalise=None
-) -> Scenario:
-    """Apply command-line flags on top of the file (the only two levels of precedence)."""
-    changes = {}
-    if strategies is not None:
-        changes["strategies"] = {
-            s: scenario.strategies[s] if s in scenario.strategies else resolve_parameters(s, {}, "--strategies")
-            for s in strategies
-        }
-    if seeds is not None:
-        if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
-            raise ConfigError(f"--seeds={','.join(map(str, seeds))} must be non-negative integers, e.g. 0,1,2")
-        changes["seeds"] = tuple(seeds)
-    if epochs is not None:
-        changes["epochs"] = _positive_int("--epochs", "epochs", epochs)
-    if backbone is not None:
-        _one_of("--backbone", "type", backbone, sorted(BACKBONES))
-        if backbone != scenario.backbone.type:  # a different experiment: results go under a different name
-            changes["backbone"] = dataclasses.replace(scenario.backbone, type=backbone)
-            changes["name"] = f"{scenario.name}-{backbone.replace('_', '')}"
-    if normalise is not None:
-        _one_of("--normalise", "normalise", normalise, NORMALISATIONS)
-        if normalise != scenario.normalise:  # a different experiment, named apart like another backbone
-            changes["normalise"] = normalise
-            changes["name"] = f"{changes.get('name', scenario.name)}-{normalise.replace('_', '')}"
-    updated = dataclasses.replace(scenario, **changes)
-    _check_backbones(updated, "command line")
-    return updated
