@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from isocl.harness.plots import _pyplot
+from isocl.harness.plots import _pyplot, save_figure
 from isocl.harness.stats import mean_ci, paired_difference
 
 
@@ -83,11 +83,7 @@ def plot(name: str, groups: dict, out: Path) -> Path:
     bottom.set_xlabel("epoch")
     top.legend(fontsize=7)
     fig.suptitle(f"{name}: accuracy and width over epochs (mean over seeds)")
-    fig.tight_layout()
-    path = Path(out) / f"{name}-accuracy-and-widths.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, Path(out) / f"{name}-accuracy-and-widths.png")
 
 
 def sections(name: str, summaries: list[dict], out: Path) -> list[str]:

@@ -17,6 +17,15 @@ def _pyplot():
     return plt
 
 
+def save_figure(fig, path: Path) -> Path:
+    """Lay out, write (PNG, 110 dpi) and close a figure; its path."""
+    plt = _pyplot()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def plot_scenario(scenario: str, strategies: dict, out: Path) -> list[Path]:
     """The accuracy matrices (mean over seeds) and the accuracy curves with a forgetting bar chart."""
     return [_plot_matrices(scenario, strategies, out), _plot_curves(scenario, strategies, out)]
@@ -42,11 +51,7 @@ def _plot_matrices(scenario: str, strategies: dict, out: Path) -> Path:
     for ax in list(axes.flat)[len(names) :]:
         ax.axis("off")
     fig.suptitle(f"{scenario}: accuracy matrices (mean over seeds)")
-    fig.tight_layout()
-    path = out / f"{scenario}-accuracy-matrices.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, out / f"{scenario}-accuracy-matrices.png")
 
 
 def _plot_curves(scenario: str, strategies: dict, out: Path) -> Path:
@@ -67,11 +72,7 @@ def _plot_curves(scenario: str, strategies: dict, out: Path) -> Path:
     right.set_ylabel("forgetting (%)")
     right.tick_params(axis="x", rotation=45, labelsize=8)
     fig.suptitle(scenario)
-    fig.tight_layout()
-    path = out / f"{scenario}-accuracy-and-forgetting.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, out / f"{scenario}-accuracy-and-forgetting.png")
 
 
 def hidden_widths_change(run: dict) -> bool:
@@ -104,11 +105,7 @@ def plot_widths(scenario: str, strategies: dict, out: Path) -> list[Path]:
     ax.set_ylabel("width (neurons)")
     ax.legend(fontsize=7)
     ax.set_title(f"{scenario}: hidden widths (seed {strategies[next(iter(changing))][0]['seed']})")
-    fig.tight_layout()
-    path = out / f"{scenario}-widths.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return [path]
+    return [save_figure(fig, out / f"{scenario}-widths.png")]
 
 
 def epoch_axis(history: list[dict]) -> list[float]:

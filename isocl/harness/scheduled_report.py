@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from isocl.harness.plots import _pyplot
+from isocl.harness.plots import _pyplot, save_figure
 from isocl.harness.stats import mean_ci
 
 
@@ -47,11 +47,7 @@ def plot(name: str, groups: dict, out: Path) -> Path:
     axes[0, 0].legend(fontsize=7)
     axes[1, 0].legend(fontsize=7)
     fig.suptitle(f"{name}: per-task accuracy and widths (mean over seeds)")
-    fig.tight_layout()
-    path = Path(out) / f"{name}-accuracy-and-widths.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, Path(out) / f"{name}-accuracy-and-widths.png")
 
 
 def _cell(values: list[float]) -> str:
