@@ -4,7 +4,7 @@ p-values of a two-sided t-test have closed forms for 1 dof (1 - 2 atan|t| / pi) 
 
 import pytest
 
-from isocl.harness.report import comparison_table, control_of, paired_comparison, topology_table
+from isocl.harness.report import comparison_table, control_of, paired_comparison, topology_table, widths_table
 from isocl.harness.stats import mean_ci, paired_difference
 
 # --- stats -----------------------------------------------------------------------------------------------------------
@@ -61,9 +61,10 @@ def fake(strategy, seed, acc, params, scenario="s", hidden=((8,),)):
         "bwt": -0.1,
         "params": params,
         "train_seconds": 1.0,
-        "config": {"backbone": {"type": "iso_mlp"}},
+        "config": {"backbone": {"type": "iso_mlp"}, "events": [{"train": 0}]},
         "removals": [],
         "widths_history": history,
+        "widths": [history[-1]["widths"]],
     }
 
 
@@ -138,3 +139,17 @@ def test_equal_parameter_control_and_scenarios_kept_apart():
     assert _row(block, "iso", "naive#equal")[2:] == ["2", "+15.00", "[-48.53, +78.53]", "0.205", "0.75"]
     assert "| iso | naive |" not in block
     assert "Does topology help?" not in topology_table({"naive": SUMMARIES[:3]})
+
+
+def test_widths_table_averages_each_layer_over_seeds_at_every_event():
+    events = [{"train": 0}, {"remove": 0}, {"train": 1}]
+    runs = []
+    for seed, after in [(0, [[12, 6], [9, 5], [14, 8]]), (1, [[10, 6], [7, 3], [16, 8]])]:
+        run = fake("iso", seed, 0.5, 100, hidden=((8, 4), (9, 4)))
+        run["config"]["events"], run["widths"] = events, [[10, *w, 2] for w in after]
+        runs.append(run)
+    table = widths_table({"iso": runs, "naive": [fake("naive", 0, 0.5, 100)]})
+    assert _row(table, "strategy") == ["strategy", "start", "train 0", "remove 0", "train 1"]
+    assert _row(table, "iso") == ["iso", "8/4", "11/6", "8/4", "15/8"]
+    assert "| naive |" not in table  # its widths never change
+    assert widths_table({"naive": [fake("naive", 0, 0.5, 100)]}) == ""

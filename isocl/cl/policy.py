@@ -13,6 +13,11 @@ Three rules (`policy`):
   layer's own spectrum (`rank_fraction` of its largest singular value), which does not drift as weight decay
   shrinks every singular value.
 
+`adapt` chooses what makes a neuron a scaffold after an epoch and at a removal: `sigma` (above: the singular
+value, absolute under `author`, relative under `demand`) or `energy` (topology/energy.py): its share of the
+layer's response energy on the probes of the live experiences and samples of the current one is at most
+`energy_share`, so the width follows what the live tasks' inputs use rather than the size of the weights.
+
 - `frozen`: nothing changes. `iso-X` under it is X itself (tested: the same accuracy matrix), which is what makes X
   on the same backbone and head the control that differs from `iso-X` only in topology. The probes are drawn from
   a generator of the plugin's own, so keeping them does not move the run's random stream either.
@@ -57,6 +62,8 @@ class TopologyPolicy:
     grow_fraction: Annotated[float, Field(gt=0, le=1)] = 0.2  # demand: a direction this strong gets a neuron
     max_grow: Annotated[int, Field(ge=0)] = 64  # demand: at most this many new neurons per layer and append
     occupied_energy: Annotated[float, Field(gt=0, le=1)] = 0.99  # demand: earlier tasks' input share kept off
+    adapt: Literal["sigma", "energy"] = "sigma"  # what makes a neuron a scaffold (module docstring)
+    energy_share: Annotated[float, Field(ge=0, lt=1)] = 1e-4  # energy: scaffold if its response share <= this
 
 
 def demand_directions(net, factors: list, earlier_x: torch.Tensor | None, policy: TopologyPolicy) -> list:
@@ -79,8 +86,13 @@ def grow_by_demand(net, directions: list[torch.Tensor]) -> topology.Change:
     return change
 
 
-def adapt(net, policy: TopologyPolicy) -> topology.Change:
-    """After an epoch: `neuroadapt` with the policy's threshold (relative to the spectrum under `demand`)."""
+def adapt(net, policy: TopologyPolicy, served: torch.Tensor | None = None) -> topology.Change:
+    """After an epoch: `neuroadapt` with the policy's threshold (relative to the spectrum under `demand`), or with
+    energy scaffolds measured on `served`, the inputs the network must serve (none: nothing changes)."""
+    if policy.adapt == "energy":
+        if served is None or not len(served):
+            return topology.Change("neuroadapt_energy")
+        return topology.neuroadapt_energy(net, served, policy.energy_share, policy.n_scaffold)
     if policy.policy == "demand":
         return topology.neuroadapt(net, policy.rank_fraction, policy.n_scaffold, relative=True)
     return topology.neuroadapt(net, policy.threshold, policy.n_scaffold)
@@ -135,10 +147,16 @@ class TopologyPlugin(SupervisedPlugin):
     def after_training_epoch(self, strategy, **kwargs):
         if self.frozen:
             return
-        change_topology(strategy, lambda: self._adapt(strategy.model.backbone))
+        served = self._served(strategy) if self.policy.adapt == "energy" else None
+        change_topology(strategy, lambda: self._adapt(strategy.model.backbone, served))
 
-    def _adapt(self, net) -> topology.Change:
-        return adapt(net, self.policy)
+    def _served(self, strategy, current: bool = True) -> torch.Tensor | None:
+        """The inputs the network must serve: the live experiences' probes and, while one trains, its samples."""
+        inputs = list(self.probes.values()) + ([self._samples(strategy)[0]] if current else [])
+        return torch.cat(inputs).to(next(strategy.model.parameters()).device) if inputs else None
+
+    def _adapt(self, net, served: torch.Tensor | None = None) -> topology.Change:
+        return adapt(net, self.policy, served)
 
     def after_training_exp(self, strategy, **kwargs):
         inputs, _ = self._samples(strategy, after=True)
@@ -155,15 +173,16 @@ class TopologyPlugin(SupervisedPlugin):
         """Release the withdrawn experience's directions and prune them (module docstring)."""
         removed = self.probes.pop(removal.experience, None)
         if removed is not None and not self.frozen:
-            change_topology(strategy, lambda: self._release(strategy.model.backbone, removed))
+            served = self._served(strategy, current=False)
+            change_topology(strategy, lambda: self._release(strategy.model.backbone, removed, served))
 
-    def _release(self, net, removed: torch.Tensor) -> topology.Change:
+    def _release(self, net, removed: torch.Tensor, served: torch.Tensor | None = None) -> topology.Change:
         device = next(net.parameters()).device
         retained = torch.cat(list(self.probes.values())).to(device) if self.probes else None
         policy = self.policy
         released = topology.release(
             net, removed.to(device), retained, ratio=policy.release_ratio, decay=policy.release_decay
         )
-        if policy.policy == "demand":  # its relative threshold need not catch the decayed neurons: drop them
+        if policy.policy == "demand" or policy.adapt == "energy":  # neither threshold need catch decayed neurons
             released = released + topology.drop_released(net, released.info["released"])
-        return released + self._adapt(net)
+        return released + self._adapt(net, served)

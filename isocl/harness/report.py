@@ -126,6 +126,8 @@ def comparison_table(summaries: list[dict]) -> str:
         blocks.append("\n".join(lines))
         if any(r.get("removals") for runs in strategies.values() for r in runs):
             blocks.append(removal_table(strategies))
+        if widths := widths_table(strategies):
+            blocks.append(widths)
         if topology := topology_table(strategies):
             blocks.append(topology)
     if failed := failed_runs(summaries):
@@ -156,6 +158,27 @@ def removal_table(strategies: dict) -> str:
                 f"| {pct('removed_accuracy_before')} | {params} |"
             )
     return "Removals (retained: the experiences kept at the removal)\n\n" + "\n".join(lines)
+
+
+def _event_label(event: dict) -> str:
+    return " ".join(f"{kind} {value}" for kind, value in event.items())
+
+
+def widths_table(strategies: dict) -> str:
+    """Mean hidden widths over seeds at the start and after every event, for the strategies whose widths change:
+    whether a width follows the work (rises at appends, falls at removals) reads off one row."""
+    changing = {name: runs for name, runs in sorted(strategies.items()) if any(map(hidden_widths_change, runs))}
+    if not changing:
+        return ""
+    events = next(iter(changing.values()))[0]["config"]["events"]
+    labels = ["start", *map(_event_label, events)]
+    lines = ["| strategy | " + " | ".join(labels) + " |", "|---|" + "---|" * len(labels)]
+    for name, runs in changing.items():
+        rows = [[r["widths_history"][0]["widths"], *r["widths"]] for r in runs]  # (seed, point, layer widths)
+        means = np.mean([[w[1:-1] for w in row] for row in rows], axis=0)
+        cells = ["/".join(f"{w:.0f}" for w in point) for point in means]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "Hidden widths (mean over seeds) at the start and after each event\n\n" + "\n".join(lines)
 
 
 def paired_comparison(runs: list[dict], controls: list[dict]) -> dict:

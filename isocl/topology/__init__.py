@@ -4,6 +4,7 @@ does not stop the next backward after a shape change (see layout.replace_data)."
 
 from isocl.topology.checks import NonFiniteError
 from isocl.topology.demand import demand_count, grow_towards, occupied_basis, unread_gradient
+from isocl.topology.energy import neuroadapt_energy
 from isocl.topology.layout import parameter_axes, transform
 from isocl.topology.ops import (
     add_outputs,
@@ -37,6 +38,7 @@ __all__ = [
     "full_diagonalise",
     "grow",
     "neuroadapt",
+    "neuroadapt_energy",
     "nonzero_weights",
     "parameter_axes",
     "prune",
