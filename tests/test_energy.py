@@ -20,12 +20,18 @@ def half_used_inputs(n=80, seed=2):
     return x
 
 
-def test_unexcited_neurons_are_pruned_however_large_and_exactly(float64):
+def big_unexcited_net():
+    """Neurons 5-7 of layer 0 read only the inputs half_used_inputs never uses, with the largest weights."""
     net = trained_net()
-    with torch.no_grad():  # neurons 5-7 of layer 0 read only inputs that never occur, with the largest weights
+    with torch.no_grad():
         weight = net.maps[0].weight
         weight[5:, :5], weight[:5, 5:] = 0, 0
         weight[5:, 5:] *= 100
+    return net
+
+
+def test_unexcited_neurons_are_pruned_however_large_and_exactly(float64):
+    net = big_unexcited_net()
     x = half_used_inputs()
     top_sigma_reads_unused = T.singular_values(net, 0)[:3].min() > 10 * T.singular_values(net, 0)[3:].max()
     assert top_sigma_reads_unused  # a singular-value rule would keep these neurons first
@@ -73,3 +79,18 @@ def test_energy_policy_grows_a_narrow_network_at_appends_and_shrinks_it_at_a_rem
     assert widths[2] > widths[0] > 4  # grows past its start as experiences are appended
     (removal,) = summary["removals"]
     assert removal["after"]["widths"][1] < removal["before"]["widths"][1]
+
+
+def test_the_energy_policy_prunes_what_the_singular_value_rule_keeps(float64):
+    """`adapt: energy` routes the policy's per-epoch adaptation through the served inputs; `sigma` does not."""
+    from isocl.cl.policy import TopologyPolicy, adapt
+
+    sizes = {}
+    for rule in ("energy", "sigma"):
+        net = big_unexcited_net()
+        policy = TopologyPolicy(policy="demand", adapt=rule, energy_share=1e-9, n_scaffold=1, rank_fraction=1e-3)
+        change = adapt(net, policy, half_used_inputs())
+        sizes[rule] = net.sizes
+        assert change.op == ("neuroadapt_energy" if rule == "energy" else "neuroadapt")
+    assert sizes["energy"][1] == 6 and sizes["sigma"][1] >= 8  # sigma keeps the large unexcited neurons
+    assert adapt(trained_net(), TopologyPolicy(adapt="energy"), None).steps == ()  # nothing served: no change
