@@ -89,11 +89,14 @@ def plot_widths(scenario: str, strategies: dict, out: Path) -> list[Path]:
     if not changing:
         return []
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(8, 4))
-    for name, history in changing.items():
+    fig, ax = plt.subplots(figsize=(9, 4))
+    colours = plt.get_cmap("tab10" if len(changing) <= 10 else "tab20").colors
+    styles = ("-", "--", ":", "-.")  # one colour per strategy, one line style per hidden layer
+    for i, (name, history) in enumerate(changing.items()):
         x = epoch_axis(history)
         for k in range(len(history[0]["widths"]) - 2):
-            ax.plot(x, [e["widths"][k + 1] for e in history], label=f"{name} hidden {k}")
+            widths = [e["widths"][k + 1] for e in history]
+            ax.plot(x, widths, color=colours[i % len(colours)], linestyle=styles[k % 4], label=f"{name} hidden {k}")
     history = next(iter(changing.values()))
     x = epoch_axis(history)
     for i in range(1, len(history)):
@@ -103,7 +106,7 @@ def plot_widths(scenario: str, strategies: dict, out: Path) -> list[Path]:
             ax.axvline(x[i] - 0.5, color="gray", linestyle=":", linewidth=1)
     ax.set_xlabel("epoch (dotted: experience appended; dashed red: experience removed)")
     ax.set_ylabel("width (neurons)")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     ax.set_title(f"{scenario}: hidden widths (seed {strategies[next(iter(changing))][0]['seed']})")
     return [save_figure(fig, out / f"{scenario}-widths.png")]
 
