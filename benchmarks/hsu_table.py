@@ -23,9 +23,12 @@ ROWS = {
     "online EWC": ("ewc#online", (98.04, 57.33, 19.77)),
     "SI": ("si", (98.56, 64.76, 19.67)),
     "LwF": ("lwf", (99.60, 71.02, 24.17)),
+    "LwF, van de Ven's weighting (alpha x experiences seen)": ("lwf#linear", (99.60, 71.02, 24.17)),
+    "LwF, van de Ven's zero-padded teacher": ("lwf#padded", (99.60, 71.02, 24.17)),
     "naive rehearsal (1100)": ("replay", (99.40, 95.16, 90.78)),
     "GEM (1100)": ("gem", (98.42, 96.16, 92.20)),
     "GEM (1100), with their SGD lr 0.01": ("gem#sgd", (98.42, 96.16, 92.20)),
+    "GEM (1100) on their rehearsal memory (1100), SGD lr 0.01": ("gem#rehearsal", (98.42, 96.16, 92.20)),
     "offline (upper bound)": ("joint", (99.52, 98.59, 97.53)),
 }
 
