@@ -85,6 +85,16 @@ def test_every_strategy_resumes_to_the_same_summary(tmp_path, monkeypatch, name,
     resumed_matches_straight(tmp_path, monkeypatch, scenario, kill_at=3)
 
 
+@pytest.mark.parametrize(
+    "params",
+    [{"lwf": {"distill": "padded", "alpha_growth": "linear"}}, {"gem": {"patterns_per_exp": 10, "rehearsal": 30}}],
+    ids=["lwf-padded-linear", "gem-rehearsal"],
+)
+def test_the_protocol_variants_resume_to_the_same_summary(tmp_path, monkeypatch, params):
+    """GEM with a rehearsal memory holds a second plugin; padded LwF, a distillation of its own."""
+    resumed_matches_straight(tmp_path, monkeypatch, tiny_scenario(strategies=params), kill_at=3)
+
+
 @pytest.mark.parametrize("name", ["replay", "der", "agem", "gem", "ewc", "lwf"])
 def test_task_setting_with_a_removal_resumes_after_the_removal(tmp_path, monkeypatch, name):
     scenario = tiny_scenario("task", {name: SMALL_MEMORY.get(name, {})}, events=REMOVAL)
