@@ -1,0 +1,38 @@
+"""benchmarks/wide_table.py: the four wide-start settings, iso-X beside its frozen and TanhMLP controls, by seed."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+
+def load_benchmark():
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "wide_table.py"
+    spec = importlib.util.spec_from_file_location("wide_table", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def write(root: Path, scenario: str, strategy: str, seed: int, acc: float, widths=(3072, 40, 30, 10)):
+    folder = root / scenario / strategy / f"seed{seed}"
+    folder.mkdir(parents=True)
+    summary = {"scenario": scenario, "strategy": strategy, "seed": seed, "average_accuracy": acc, "params": 100}
+    summary |= {"widths": [list(widths)], "status": "done"}
+    (folder / "summary.json").write_text(json.dumps(summary))
+
+
+def test_wide_table_pairs_iso_with_frozen_and_tanh_by_seed(tmp_path):
+    scenario = "split-cifar10-growth-wide"
+    for seed, (iso, frozen, tanh) in enumerate([(0.30, 0.20, 0.25), (0.32, 0.21, 0.24), (0.34, 0.22, 0.26)]):
+        write(tmp_path, scenario, "iso-naive", seed, iso, widths=(3072, 20 + seed, 10, 10))
+        write(tmp_path, scenario, "naive", seed, frozen)
+        write(tmp_path, f"{scenario}-tanhmlp", "naive", seed, tanh)
+    lines = load_benchmark().table(tmp_path).splitlines()
+    (row,) = [line for line in lines if line.startswith("| class, removal | naive |")]
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[2:5] == ["32.00 ± 2.00", "21.00 ± 1.00", "25.00 ± 1.00"]
+    # iso - frozen: 10, 11, 12 points: mean 11, std 1, t(0.975, 2) = 4.303 -> half-width 2.48
+    assert cells[5] == "**+11.00 [+8.52, +13.48]**"
+    assert cells[6].startswith("**+7.00 [") and cells[7] == "21/10"
+    (missing,) = [line for line in lines if line.startswith("| task | replay |")]
+    assert "not run" in missing and "n/a" in missing
