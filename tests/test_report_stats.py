@@ -61,7 +61,8 @@ def fake(strategy, seed, acc, params, scenario="s", hidden=((8,),)):
         "bwt": -0.1,
         "params": params,
         "train_seconds": 1.0,
-        "config": {"backbone": {"type": "iso_mlp"}, "events": [{"train": 0}]},
+        "config": {"backbone": {"type": "iso_mlp"}, "events": None},  # a scenario without `events`
+        "events": [{"train": 0}],
         "removals": [],
         "widths_history": history,
         "widths": [history[-1]["widths"]],
@@ -146,7 +147,7 @@ def test_widths_table_averages_each_layer_over_seeds_at_every_event():
     runs = []
     for seed, after in [(0, [[12, 6], [9, 5], [14, 8]]), (1, [[10, 6], [7, 3], [16, 8]])]:
         run = fake("iso", seed, 0.5, 100, hidden=((8, 4), (9, 4)))
-        run["config"]["events"], run["widths"] = events, [[10, *w, 2] for w in after]
+        run["events"], run["widths"] = events, [[10, *w, 2] for w in after]
         runs.append(run)
     table = widths_table({"iso": runs, "naive": [fake("naive", 0, 0.5, 100)]})
     assert _row(table, "strategy") == ["strategy", "start", "train 0", "remove 0", "train 1"]

@@ -170,7 +170,7 @@ def widths_table(strategies: dict) -> str:
     changing = {name: runs for name, runs in sorted(strategies.items()) if any(map(hidden_widths_change, runs))}
     if not changing:
         return ""
-    events = next(iter(changing.values()))[0]["config"]["events"]
+    events = next(iter(changing.values()))[0]["events"]  # as run: a scenario without `events` trains in order
     labels = ["start", *map(_event_label, events)]
     lines = ["| strategy | " + " | ".join(labels) + " |", "|---|" + "---|" * len(labels)]
     for name, runs in changing.items():
