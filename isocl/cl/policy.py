@@ -153,7 +153,7 @@ class TopologyPlugin(SupervisedPlugin):
     def _served(self, strategy, current: bool = True) -> torch.Tensor | None:
         """The inputs the network must serve: the live experiences' probes and, while one trains, its samples."""
         inputs = list(self.probes.values()) + ([self._samples(strategy)[0]] if current else [])
-        return torch.cat(inputs).to(next(strategy.model.parameters()).device) if inputs else None
+        return torch.cat(inputs).to(next(strategy.model.backbone.parameters()).device) if inputs else None
 
     def _adapt(self, net, served: torch.Tensor | None = None) -> topology.Change:
         return adapt(net, self.policy, served)
@@ -173,7 +173,7 @@ class TopologyPlugin(SupervisedPlugin):
         """Release the withdrawn experience's directions and prune them (module docstring)."""
         removed = self.probes.pop(removal.experience, None)
         if removed is not None and not self.frozen:
-            served = self._served(strategy, current=False)
+            served = self._served(strategy, current=False) if self.policy.adapt == "energy" else None
             change_topology(strategy, lambda: self._release(strategy.model.backbone, removed, served))
 
     def _release(self, net, removed: torch.Tensor, served: torch.Tensor | None = None) -> topology.Change:
