@@ -1,5 +1,6 @@
 """Split CIFAR-10 from a wide start in four settings (class or task labels, with or without a removal): each
-isotropic strategy beside its frozen-topology control and the tanh MLP, paired by seed.
+isotropic strategy beside its frozen-topology control, a fixed network of its final widths (X#equal) and the tanh
+MLP, paired by seed.
 
     python benchmarks/wide_table.py RUNS [--out results/split-cifar10-wide.md]
 
@@ -56,15 +57,17 @@ def _widths(runs: list | None) -> str:
 
 def table(runs: Path) -> str:
     lines = [
-        "| setting | strategy | iso-X | X (frozen) | TanhMLP X | iso - frozen | iso - TanhMLP | iso widths, end |",
-        "|---|---|---|---|---|---|---|---|",
+        "| setting | strategy | iso-X | X (frozen) | X#equal | TanhMLP X | iso - frozen | iso - equal | iso - TanhMLP "
+        "| iso widths, end |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for setting, scenario in SETTINGS.items():
         iso_mlp, tanh_mlp = _runs(runs / scenario), _runs(runs / f"{scenario}-tanhmlp")
         for x in STRATEGIES:
-            iso, frozen, tanh = iso_mlp.get(f"iso-{x}"), iso_mlp.get(x), tanh_mlp.get(x)
-            cells = [_accuracy(iso), _accuracy(frozen), _accuracy(tanh), _difference(iso, frozen)]
-            cells += [_difference(iso, tanh), _widths(iso)]
+            iso, frozen, equal = iso_mlp.get(f"iso-{x}"), iso_mlp.get(x), iso_mlp.get(f"{x}#equal")
+            tanh = tanh_mlp.get(x)
+            cells = [_accuracy(run) for run in (iso, frozen, equal, tanh)]
+            cells += [_difference(iso, control) for control in (frozen, equal, tanh)] + [_widths(iso)]
             lines.append(f"| {setting} | {x} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

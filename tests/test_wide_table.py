@@ -23,16 +23,20 @@ def write(root: Path, scenario: str, strategy: str, seed: int, acc: float, width
 
 def test_wide_table_pairs_iso_with_frozen_and_tanh_by_seed(tmp_path):
     scenario = "split-cifar10-growth-wide"
-    for seed, (iso, frozen, tanh) in enumerate([(0.30, 0.20, 0.25), (0.32, 0.21, 0.24), (0.34, 0.22, 0.26)]):
+    runs = [(0.30, 0.20, 0.31, 0.25), (0.32, 0.21, 0.30, 0.24), (0.34, 0.22, 0.35, 0.26)]
+    for seed, (iso, frozen, equal, tanh) in enumerate(runs):
         write(tmp_path, scenario, "iso-naive", seed, iso, widths=(3072, 20 + seed, 10, 10))
         write(tmp_path, scenario, "naive", seed, frozen)
+        write(tmp_path, scenario, "naive#equal", seed, equal)
         write(tmp_path, f"{scenario}-tanhmlp", "naive", seed, tanh)
     lines = load_benchmark().table(tmp_path).splitlines()
     (row,) = [line for line in lines if line.startswith("| class, removal | naive |")]
     cells = [c.strip() for c in row.strip("|").split("|")]
-    assert cells[2:5] == ["32.00 ± 2.00", "21.00 ± 1.00", "25.00 ± 1.00"]
+    assert cells[2:6] == ["32.00 ± 2.00", "21.00 ± 1.00", "32.00 ± 2.65", "25.00 ± 1.00"]
     # iso - frozen: 10, 11, 12 points: mean 11, std 1, t(0.975, 2) = 4.303 -> half-width 2.48
-    assert cells[5] == "**+11.00 [+8.52, +13.48]**"
-    assert cells[6].startswith("**+7.00 [") and cells[7] == "21/10"
+    assert cells[6] == "**+11.00 [+8.52, +13.48]**"
+    # iso - equal: -1, +2, -1 points: mean 0, std sqrt(3), half-width 4.303 * 1 = 4.30, not bold
+    assert cells[7] == "+0.00 [-4.30, +4.30]"
+    assert cells[8].startswith("**+7.00 [") and cells[9] == "21/10"
     (missing,) = [line for line in lines if line.startswith("| task | replay |")]
     assert "not run" in missing and "n/a" in missing
