@@ -1,0 +1,39 @@
+"""benchmarks/hsu_table.py: Hsu et al.'s published means beside isocl's, bold where more than 2 points apart."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+
+def load_benchmark():
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "hsu_table.py"
+    spec = importlib.util.spec_from_file_location("hsu_table", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def write(root: Path, scenario: str, strategy: str, accuracies) -> None:
+    for seed, acc in enumerate(accuracies):
+        folder = root / scenario / strategy / f"seed{seed}"
+        folder.mkdir(parents=True)
+        (folder / "summary.json").write_text(json.dumps({"average_accuracy": acc}))
+
+
+def cells(text: str, strategy: str) -> list[str]:
+    (row,) = [line for line in text.splitlines() if f"| `{strategy}` |" in line]
+    return [c.strip() for c in row.strip("|").split("|")][2:]
+
+
+def test_hsu_table_bolds_means_more_than_two_points_from_the_published_one(tmp_path):
+    # naive: published 93.46 / 55.16 / 19.71 (task / domain / class)
+    write(tmp_path, "split-mnist-task", "naive", [0.95, 0.96, 0.94])  # 95.00: 1.54 above, plain
+    write(tmp_path, "split-mnist-domain", "naive", [0.57, 0.58, 0.59])  # 58.00: 2.84 above, bold
+    write(tmp_path, "split-mnist", "naive", [0.17, 0.17, 0.17])  # 17.00: 2.71 below, bold
+    table = load_benchmark().table(tmp_path)
+    assert cells(table, "naive") == [
+        "93.46 / 95.00 ± 1.00 (n=3)",
+        "55.16 / **58.00 ± 1.00** (n=3)",
+        "19.71 / **17.00 ± 0.00** (n=3)",
+    ]
+    assert cells(table, "joint") == ["99.52 / not run", "98.59 / not run", "97.53 / not run"]
