@@ -1,16 +1,9 @@
 """benchmarks/hsu_table.py: Hsu et al.'s published means beside isocl's, bold where more than 2 points apart."""
 
-import importlib.util
 import json
 from pathlib import Path
 
-
-def load_benchmark():
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "hsu_table.py"
-    spec = importlib.util.spec_from_file_location("hsu_table", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.benchmark_scripts import load_benchmark
 
 
 def write(root: Path, scenario: str, strategy: str, accuracies) -> None:
@@ -30,7 +23,7 @@ def test_hsu_table_bolds_means_more_than_two_points_from_the_published_one(tmp_p
     write(tmp_path, "split-mnist-task", "naive", [0.95, 0.96, 0.94])  # 95.00: 1.54 above, plain
     write(tmp_path, "split-mnist-domain", "naive", [0.57, 0.58, 0.59])  # 58.00: 2.84 above, bold
     write(tmp_path, "split-mnist", "naive", [0.17, 0.17, 0.17])  # 17.00: 2.71 below, bold
-    table = load_benchmark().table(tmp_path)
+    table = load_benchmark("hsu_table").table(tmp_path)
     assert cells(table, "naive") == [
         "93.46 / 95.00 ± 1.00 (n=3)",
         "55.16 / **58.00 ± 1.00** (n=3)",

@@ -161,14 +161,11 @@ def test_without_submitit_a_sweep_says_how_to_install_it(tmp_path, capsys, monke
 
 
 def test_the_sweep_benchmark_passes_its_strategy_and_epoch_subset_to_every_run(monkeypatch):
-    import importlib.util
     import subprocess
-    from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "sweep.py"
-    spec = importlib.util.spec_from_file_location("sweep_benchmark", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    from tests.benchmark_scripts import load_benchmark
+
+    bench = load_benchmark("sweep")
     commands = []
     monkeypatch.setattr(subprocess, "run", lambda command, **kw: commands.append(command))
     row = bench.measure("split-digits", 2, "0", 1, None, {"strategies": "naive,ewc", "epochs": 1})

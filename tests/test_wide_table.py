@@ -1,16 +1,9 @@
 """benchmarks/wide_table.py: the four wide-start settings, iso-X beside its frozen and TanhMLP controls, by seed."""
 
-import importlib.util
 import json
 from pathlib import Path
 
-
-def load_benchmark():
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "wide_table.py"
-    spec = importlib.util.spec_from_file_location("wide_table", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.benchmark_scripts import load_benchmark
 
 
 def write(root: Path, scenario: str, strategy: str, seed: int, acc: float, widths=(3072, 40, 30, 10)):
@@ -29,7 +22,7 @@ def test_wide_table_pairs_iso_with_frozen_and_tanh_by_seed(tmp_path):
         write(tmp_path, scenario, "naive", seed, frozen)
         write(tmp_path, scenario, "naive#equal", seed, equal)
         write(tmp_path, f"{scenario}-tanhmlp", "naive", seed, tanh)
-    lines = load_benchmark().table(tmp_path).splitlines()
+    lines = load_benchmark("wide_table").table(tmp_path).splitlines()
     (row,) = [line for line in lines if line.startswith("| class, removal | naive |")]
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[2:6] == ["32.00 ± 2.00", "21.00 ± 1.00", "32.00 ± 2.65", "25.00 ± 1.00"]
