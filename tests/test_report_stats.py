@@ -5,7 +5,7 @@ p-values of a two-sided t-test have closed forms for 1 dof (1 - 2 atan|t| / pi) 
 import pytest
 
 from isocl.harness.report import comparison_table, control_of, paired_comparison, topology_table, widths_table
-from isocl.harness.stats import mean_ci, paired_difference
+from isocl.harness.stats import holm, mean_ci, paired_difference
 
 # --- stats -----------------------------------------------------------------------------------------------------------
 
@@ -43,6 +43,13 @@ def test_paired_difference_needs_pairs():
         paired_difference([0.5, 0.6], [0.4])
     assert paired_difference([1, 2, 3], [0, 1, 2])["p_value"] == 0.0  # the same difference every time
     assert paired_difference([1, 2], [1, 2])["p_value"] == 1.0  # no difference at all
+
+
+def test_holm_by_hand():
+    # sorted 0.01, 0.03, 0.04 times 3, 2, 1: 0.03, 0.06, 0.04 -> non-decreasing 0.03, 0.06, 0.06; given order kept
+    assert holm([0.04, 0.01, 0.03]) == pytest.approx([0.06, 0.03, 0.06])
+    assert holm([0.5, 0.6]) == [1.0, 1.0]  # capped at 1
+    assert holm([0.02]) == [0.02] and holm([]) == []
 
 
 # --- report ----------------------------------------------------------------------------------------------------------
@@ -117,7 +124,8 @@ def test_topology_table_pairs_by_seed_and_drops_the_unpaired():
     block = _block(comparison_table(SUMMARIES), "s")
     # iso - naive per seed: 5, 2, 6 pp (seed 0 dropped): mean 4.3333, std 2.0817, se 1.2019, half 5.1711, t 3.6056
     row = _row(block, "iso", "naive")
-    assert row[2:] == ["3 (unpaired seeds dropped: 0)", "+4.33", "[-0.84, +9.50]", "0.0691", "0.60"]
+    # the table's only test (iso-replay pairs one seed): Holm leaves its p as it is
+    assert row[2:] == ["3 (unpaired seeds dropped: 0)", "+4.33", "[-0.84, +9.50]", "0.0691", "0.0691", "0.60"]
     numbers = paired_comparison([s for s in SUMMARIES[:7] if s["strategy"] == "iso"], SUMMARIES[:3])
     assert numbers["n"] == 3 and numbers["seeds"] == [1, 2, 3] and numbers["dropped"] == [0]
     assert numbers["mean"] == pytest.approx(4.333333, abs=1e-5)
@@ -130,14 +138,30 @@ def test_topology_table_pairs_by_seed_and_drops_the_unpaired():
         "+5.00",
         "n=1: no interval",
         "n/a",
+        "n/a",
         "1.25",
     ]
+
+
+def test_topology_table_adjusts_p_over_its_tests_by_holm():
+    runs = {
+        "naive": [fake("naive", k, acc, 100) for k, acc in enumerate((0.60, 0.70, 0.80))],
+        "iso-naive": [fake("iso-naive", k, acc, 60) for k, acc in enumerate((0.65, 0.72, 0.86))],  # +5, +2, +6
+        "naive#equal": [fake("naive#equal", k, acc, 60) for k, acc in enumerate((0.70, 0.60, 0.80))],  # -5, +12, +6
+    }
+    table = topology_table(runs)
+    raw = [paired_comparison(runs["iso-naive"], runs[c])["p_value"] for c in ("naive", "naive#equal")]
+    # -5, +12, +6: mean 4.3333, std 8.6217, t 0.8705; 2 dof: p = 1 - |t| / sqrt(2 + t^2) = 0.4758
+    assert raw == pytest.approx([0.0690507, 0.4757894], abs=1e-6)
+    # Holm over the two: the smaller times 2 (0.1381), the larger times 1 (0.4758, already above 0.1381)
+    assert _row(table, "iso-naive", "naive")[5:7] == ["0.0691", "0.138"]
+    assert _row(table, "iso-naive", "naive#equal")[5:7] == ["0.476", "0.476"]
 
 
 def test_equal_parameter_control_and_scenarios_kept_apart():
     block = _block(comparison_table(SUMMARIES), "t")
     # iso - naive#equal: 10, 20 pp: mean 15, se 5, half 12.706205 * 5 = 63.53, t = 3, p = 1 - 2 atan(3) / pi
-    assert _row(block, "iso", "naive#equal")[2:] == ["2", "+15.00", "[-48.53, +78.53]", "0.205", "0.75"]
+    assert _row(block, "iso", "naive#equal")[2:] == ["2", "+15.00", "[-48.53, +78.53]", "0.205", "0.205", "0.75"]
     assert "| iso | naive |" not in block
     assert "Does topology help?" not in topology_table({"naive": SUMMARIES[:3]})
 

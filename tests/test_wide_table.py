@@ -27,9 +27,11 @@ def test_wide_table_pairs_iso_with_frozen_and_tanh_by_seed(tmp_path):
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[2:6] == ["32.00 ± 2.00", "21.00 ± 1.00", "32.00 ± 2.65", "25.00 ± 1.00"]
     # iso - frozen: 10, 11, 12 points: mean 11, std 1, t(0.975, 2) = 4.303 -> half-width 2.48
-    assert cells[6] == "**+11.00 [+8.52, +13.48]**"
+    # Holm over the table's three tests: p = 1 - |t| / sqrt(2 + t^2) with 2 dof: iso - frozen t = 19.05, p = 0.0027
+    # (x 3 = 0.0082); iso - TanhMLP 5, 8, 8 points, t = 7, p = 0.0198 (x 2 = 0.0396); iso - equal p = 1: † on two
+    assert cells[6] == "**+11.00 [+8.52, +13.48] †**"
     # iso - equal: -1, +2, -1 points: mean 0, std sqrt(3), half-width 4.303 * 1 = 4.30, not bold
     assert cells[7] == "+0.00 [-4.30, +4.30]"
-    assert cells[8].startswith("**+7.00 [") and cells[9] == "21/10"
+    assert cells[8].startswith("**+7.00 [") and cells[8].endswith(" †**") and cells[9] == "21/10"
     (missing,) = [line for line in lines if line.startswith("| task | replay |")]
     assert "not run" in missing and "n/a" in missing

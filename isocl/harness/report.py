@@ -11,7 +11,7 @@ import numpy as np
 
 from isocl.harness import abundance_report, scheduled_report
 from isocl.harness.plots import epoch_axis, hidden_widths_change, plot_scenario, plot_widths
-from isocl.harness.stats import mean_ci, paired_difference
+from isocl.harness.stats import holm, mean_ci, paired_difference
 from isocl.harness.store import read_json
 
 _epoch_axis = epoch_axis  # the name older callers import
@@ -201,33 +201,34 @@ def paired_comparison(runs: list[dict], controls: list[dict]) -> dict:
     return result
 
 
-def _topology_row(name: str, control: str, c: dict) -> str:
+def _topology_row(name: str, control: str, c: dict, p_holm: float | None) -> str:
     n = f"{c['n']}" + (f" (unpaired seeds dropped: {', '.join(map(str, c['dropped']))})" if c["dropped"] else "")
     if c["n"] == 0:
-        return f"| {name} | {control} | {n} | n/a | n=0: no paired seeds | n/a | n/a |"
+        return f"| {name} | {control} | {n} | n/a | n=0: no paired seeds | n/a | n/a | n/a |"
     ratio = f"{c['params_ratio']:.2f}"
     if c["n"] == 1:
-        return f"| {name} | {control} | {n} | {c['mean']:+.2f} | {NO_INTERVAL} | n/a | {ratio} |"
+        return f"| {name} | {control} | {n} | {c['mean']:+.2f} | {NO_INTERVAL} | n/a | n/a | {ratio} |"
     ci = f"[{c['ci_low']:+.2f}, {c['ci_high']:+.2f}]"
-    return f"| {name} | {control} | {n} | {c['mean']:+.2f} | {ci} | {c['p_value']:.3g} | {ratio} |"
+    return f"| {name} | {control} | {n} | {c['mean']:+.2f} | {ci} | {c['p_value']:.3g} | {p_holm:.3g} | {ratio} |"
 
 
 def topology_table(strategies: dict) -> str:
     """ "Does topology help?": per isotropic strategy and each of its controls present (control_of), the paired
-    per-seed difference of final average accuracy and the parameter ratio. Empty when no strategy has a control."""
-    rows = [
-        _topology_row(name, control, paired_comparison(strategies[name], strategies[control]))
-        for name in sorted(strategies)
-        for control in control_of(name)
-        if control in strategies
-    ]
-    if not rows:
+    per-seed difference of final average accuracy, its p-value alone and Holm-adjusted over the table's tests as
+    one family (an adjusted p under 0.05 survives the number of comparisons made), and the parameter ratio. Empty
+    when no strategy has a control."""
+    pairs = [(name, control) for name in sorted(strategies) for control in control_of(name) if control in strategies]
+    if not pairs:
         return ""
+    found = [paired_comparison(strategies[name], strategies[control]) for name, control in pairs]
+    tested = [i for i, c in enumerate(found) if c["n"] >= 2]
+    adjusted = dict(zip(tested, holm([found[i]["p_value"] for i in tested]), strict=True))
+    rows = [_topology_row(*pair, c, adjusted.get(i)) for i, (pair, c) in enumerate(zip(pairs, found, strict=True))]
     header = [
         "Does topology help? (iso strategy minus control, paired by seed: final average accuracy)",
         "",
-        "| strategy | control | n | Δ avg acc (pp) | 95% CI (pp) | p (paired t) | params ratio |",
-        "|---|---|---|---|---|---|---|",
+        "| strategy | control | n | Δ avg acc (pp) | 95% CI (pp) | p (paired t) | p (Holm) | params ratio |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     return "\n".join(header + rows)
 

@@ -62,3 +62,16 @@ def paired_difference(a: Sequence[float], b: Sequence[float], confidence: float 
         "n": int(x.size),
         "p_value": p_value,
     }
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjustment of a family of p-values (in their given order): the i-th smallest times
+    (m - i), made non-decreasing, capped at 1. Rejecting where the adjusted p < alpha keeps the chance of any false
+    rejection in the family under alpha, whatever the dependence between the tests."""
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: p_values[i])
+    adjusted, running = [0.0] * m, 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p_values[i]))
+        adjusted[i] = running
+    return adjusted
