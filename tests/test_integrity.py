@@ -16,7 +16,7 @@ from avalanche.training import Naive
 from isocl.cl.strategy import STRATEGIES, register_strategy
 from isocl.cli import main
 from isocl.harness import steps
-from isocl.harness.provenance import StaleRunError
+from isocl.harness.provenance import StaleRunError, processor
 from isocl.harness.runner import run_scenario
 from tests.test_harness import comparable, options, run_killed_at, tiny_scenario
 
@@ -246,7 +246,19 @@ def test_reproduce_says_whether_the_matrix_is_identical(tmp_path, capsys):
     edited["accuracy_matrix"][2][0] += 0.01
     summary.write_text(json.dumps(edited))
     assert main(["reproduce", str(summary), *args]) == 1
-    assert "differs (row 2, experience 0" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "differs (row 2, experience 0" in out and "another processor" not in out
+    edited["processor"] = "another CPU (AVX2)"  # made elsewhere: the output names both processors and says so
+    summary.write_text(json.dumps(edited))
+    assert main(["reproduce", str(summary), *args]) == 1
+    out = capsys.readouterr().out
+    assert f"provenance processor: 'another CPU (AVX2)' then, {processor()!r} now" in out
+    assert "made on another processor" in out
+
+
+def test_provenance_names_the_processor_and_its_kernel_level():
+    name = processor()
+    assert name.endswith(f"({torch.backends.cpu.get_cpu_capability()})") and len(name) > len("(DEFAULT)") + 1
 
 
 def test_reproduce_turns_an_experiments_summary_away_in_one_line(tmp_path, capsys):

@@ -2,7 +2,8 @@
 
 Provenance (recorded in summary.json): the isocl version, the git commit of the source tree and whether it had
 uncommitted changes, the torch, Avalanche and Python versions, the device, the CPU threads (PyTorch's CPU reductions
-depend on their number) and the data's digest. The fingerprint
+depend on their number), the processor (its model and the vector instructions PyTorch's kernels use: another
+processor may round differently, and training amplifies the last bits) and the data's digest. The fingerprint
 is the part that must match for a rerun to reuse a finished run or resume an unfinished one: the resolved config
 (every scenario, strategy and topology parameter, the seed), the data, the code (version and commit) and the
 library versions and device. A dirty tree is recorded but not compared (it changes with every edit).
@@ -40,6 +41,24 @@ def code_state() -> dict:
     return {"git_commit": commit, "git_dirty": dirty}
 
 
+def _cpu_model() -> str:
+    """The first `model name` of /proc/cpuinfo (Linux), else the platform's processor name (may be empty)."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        lines = []
+    models = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
+    return models[0] if models else platform.processor()
+
+
+@functools.cache
+def processor() -> str:
+    """The CPU model and PyTorch's CPU kernel level, e.g. 'AMD EPYC (AVX512)'; on a CUDA machine the GPU's name
+    follows."""
+    name = f"{_cpu_model() or platform.machine()} ({torch.backends.cpu.get_cpu_capability()})"
+    return name + (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else "")
+
+
 def provenance(config: dict, data_digest: str, device: str, compile_backend: str | None = None) -> dict:
     return {
         "config": config,
@@ -51,6 +70,7 @@ def provenance(config: dict, data_digest: str, device: str, compile_backend: str
         "python": platform.python_version(),
         "device": device,
         "cpu_threads": torch.get_num_threads(),
+        "processor": processor(),
         **({"compile": compile_backend} if compile_backend else {}),  # absent: eager (as in earlier summaries)
     }
 

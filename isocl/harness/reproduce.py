@@ -47,15 +47,17 @@ def reproduce(path: Path, options: RunOptions) -> tuple[bool, list[str]]:
     scenario = scenario_of(summary, str(path))
     with tempfile.TemporaryDirectory(prefix="isocl-reproduce-") as folder:
         (again,) = run_scenario(scenario, replace(options, out=Path(folder), restart=True))
-    lines = [
-        f"provenance {k}: {summary.get(k)!r} then, {again.get(k)!r} now" for k in _provenance_changes(summary, again)
-    ]
+    changes = _provenance_changes(summary, again)
+    lines = [f"provenance {k}: {summary.get(k)!r} then, {again.get(k)!r} now" for k in changes]
     difference = first_difference(summary["accuracy_matrix"], again["accuracy_matrix"])
     if difference is None:
         return True, [*lines, f"{path}: the accuracy matrix is reproduced bit for bit"]
-    return False, [*lines, f"{path}: the accuracy matrix differs ({difference})"]
+    lines.append(f"{path}: the accuracy matrix differs ({difference})")
+    if "processor" in changes:  # the same code and libraries still round differently on another processor
+        lines.append("it was made on another processor (or one not recorded): compare on the processor it names")
+    return False, lines
 
 
 def _provenance_changes(old: dict, new: dict) -> list[str]:
-    keys = ("git_commit", "git_dirty", "isocl_version", "torch", "avalanche", "python", "device", "cpu_threads", "data")
-    return [k for k in keys if old.get(k) != new.get(k)]
+    keys = ("git_commit", "git_dirty", "isocl_version", "torch", "avalanche", "python", "device", "cpu_threads")
+    return [k for k in (*keys, "processor", "data") if old.get(k) != new.get(k)]
