@@ -3,9 +3,11 @@ folder, a diverged run marked failed while the others go on, W&B history complet
 errors for every bad input before anything is written, and `isocl reproduce`."""
 
 import json
+import platform
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 import torch
@@ -239,26 +241,36 @@ def test_reproduce_says_whether_the_matrix_is_identical(tmp_path, capsys):
     args = ["--wandb", "disabled", "--no-progress"]
     assert main(["run", str(scenario_file), "--out", str(tmp_path / "o"), *args]) == 0
     summary = tmp_path.joinpath("o", *RUN, "summary.json")
+    original = json.loads(summary.read_text())
     capsys.readouterr()
-    assert main(["reproduce", str(summary), *args]) == 0
-    assert "reproduced bit for bit" in capsys.readouterr().out
-    edited = json.loads(summary.read_text())
-    edited["accuracy_matrix"][2][0] += 0.01
-    summary.write_text(json.dumps(edited))
-    assert main(["reproduce", str(summary), *args]) == 1
-    out = capsys.readouterr().out
-    assert "differs (row 2, experience 0" in out and "another processor" not in out
-    edited["processor"] = "another CPU (AVX2)"  # made elsewhere: the output names both processors and says so
-    summary.write_text(json.dumps(edited))
-    assert main(["reproduce", str(summary), *args]) == 1
-    out = capsys.readouterr().out
-    assert f"provenance processor: 'another CPU (AVX2)' then, {processor()!r} now" in out
+
+    def reproduce_edited(**changes) -> tuple[int, str]:
+        summary.write_text(json.dumps({**original, **changes}))
+        code = main(["reproduce", str(summary), *args])
+        return code, capsys.readouterr().out
+
+    code, out = reproduce_edited()
+    assert code == 0 and "reproduced bit for bit" in out and "provenance" not in out
+    other = "another CPU (AVX2)"  # made elsewhere, the same matrix: named, still bit for bit
+    code, out = reproduce_edited(processor=other)
+    assert code == 0 and "reproduced bit for bit" in out and f"provenance processor: {other!r} then" in out
+    matrix = [list(row) for row in original["accuracy_matrix"]]
+    matrix[2][0] += 0.01
+    code, out = reproduce_edited(accuracy_matrix=matrix, torch="0.0")  # another torch, the same processor
+    assert code == 1 and "differs (row 2, experience 0" in out and "provenance torch: '0.0' then" in out
+    assert "another processor" not in out
+    code, out = reproduce_edited(accuracy_matrix=matrix, processor=other)
+    assert code == 1 and f"provenance processor: {other!r} then, {processor()!r} now" in out
     assert "made on another processor" in out
 
 
 def test_provenance_names_the_processor_and_its_kernel_level():
+    lines = Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []
+    models = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
+    cpu = f"{models[0] if models else platform.processor() or platform.machine()}"
+    expected = f"{cpu} ({torch.backends.cpu.get_cpu_capability()})"
     name = processor()
-    assert name.endswith(f"({torch.backends.cpu.get_cpu_capability()})") and len(name) > len("(DEFAULT)") + 1
+    assert name == expected or (torch.cuda.is_available() and name == f"{expected}, {torch.cuda.get_device_name()}")
 
 
 def test_reproduce_turns_an_experiments_summary_away_in_one_line(tmp_path, capsys):

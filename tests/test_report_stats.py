@@ -48,7 +48,7 @@ def test_paired_difference_needs_pairs():
 def test_holm_by_hand():
     # sorted 0.01, 0.03, 0.04 times 3, 2, 1: 0.03, 0.06, 0.04 -> non-decreasing 0.03, 0.06, 0.06; given order kept
     assert holm([0.04, 0.01, 0.03]) == pytest.approx([0.06, 0.03, 0.06])
-    assert holm([0.5, 0.6]) == [1.0, 1.0]  # capped at 1
+    assert holm([0.6, 0.7]) == [1.0, 1.0]  # capped at 1 (1.2 and 0.7 before the cap)
     assert holm([0.02]) == [0.02] and holm([]) == []
 
 

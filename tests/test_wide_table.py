@@ -35,3 +35,27 @@ def test_wide_table_pairs_iso_with_frozen_and_tanh_by_seed(tmp_path):
     assert cells[8].startswith("**+7.00 [") and cells[8].endswith(" †**") and cells[9] == "21/10"
     (missing,) = [line for line in lines if line.startswith("| task | replay |")]
     assert "not run" in missing and "n/a" in missing
+
+
+def test_wide_table_bolds_losses_and_marks_only_what_survives_holm(tmp_path):
+    scenario = "split-cifar10-growth-wide"
+    iso = (0.30, 0.32, 0.34)
+    frozen = (0.20, 0.21, 0.22)  # iso - frozen 10, 11, 12: p 0.0027, Holm x 3 = 0.0082: †
+    equal = (0.33, 0.37, 0.41)  # iso - equal -3, -5, -7: t 4.33, p 0.0495, Holm x 2 = 0.099: bold, no †
+    tanh = (0.31, 0.30, 0.35)  # iso - tanh -1, +2, -1: p 1
+    for seed in range(3):
+        write(tmp_path, scenario, "iso-naive", seed, iso[seed])
+        write(tmp_path, scenario, "naive", seed, frozen[seed])
+        write(tmp_path, scenario, "naive#equal", seed, equal[seed])
+        write(tmp_path, f"{scenario}-tanhmlp", "naive", seed, tanh[seed])
+    write(tmp_path, scenario, "iso-replay", 0, 0.40)  # one seed each: a difference without a test
+    write(tmp_path, scenario, "replay", 0, 0.35)
+    lines = load_benchmark("wide_table").table(tmp_path).splitlines()
+    (naive,) = [line for line in lines if line.startswith("| class, removal | naive |")]
+    assert [c.strip() for c in naive.strip("|").split("|")][6:9] == [
+        "**+11.00 [+8.52, +13.48] †**",
+        "**-5.00 [-9.97, -0.03]**",  # half-width 4.302653 * 2 / sqrt(3) = 4.97
+        "+0.00 [-4.30, +4.30]",
+    ]
+    (replay,) = [line for line in lines if line.startswith("| class, removal | replay |")]
+    assert [c.strip() for c in replay.strip("|").split("|")][6:9] == ["+5.00 (n=1)", "n/a", "n/a"]
