@@ -4,6 +4,8 @@ MLP, paired by seed.
 
     python benchmarks/wide_table.py RUNS [--out results/split-cifar10-wide.md]
 
+A (setting, strategy) without isotropic runs in RUNS is left out, so a folder of some settings makes a smaller table.
+
 RUNS holds the scenarios' folders as `isocl run` writes them: <scenario>/ (IsoMLP) and <scenario>-tanhmlp/ (the
 same scenario with `--backbone tanh_mlp`). Final average accuracy (%): mean ± sample std; differences: the paired
 mean with its 95% t interval (isocl.harness.stats), bold where the interval excludes 0, and marked † where the
@@ -78,6 +80,8 @@ def table(runs: Path) -> str:
         iso_mlp, tanh_mlp = _runs(runs / scenario), _runs(runs / f"{scenario}-tanhmlp")
         for x in STRATEGIES:
             groups = (iso_mlp.get(f"iso-{x}"), iso_mlp.get(x), iso_mlp.get(f"{x}#equal"), tanh_mlp.get(x))
+            if groups[0] is None:  # no isotropic runs of this strategy in this setting: nothing to compare
+                continue
             rows.append((setting, x, groups, [_comparison(groups[0], control) for control in groups[1:]]))
     p_holm = iter(_holm_of([c for *_, comparisons in rows for c in comparisons]))
     for setting, x, groups, comparisons in rows:
