@@ -2,7 +2,7 @@
 isotropic strategy beside its frozen-topology control, a fixed network of its final widths (X#equal) and the tanh
 MLP, paired by seed.
 
-    python benchmarks/wide_table.py RUNS [--out results/split-cifar10-wide.md]
+    python benchmarks/wide_table.py RUNS [--out results/split-cifar10-wide.md] [--title TITLE]
 
 A (setting, strategy) without isotropic runs in RUNS is left out, so a folder of some settings makes a smaller table.
 
@@ -95,6 +95,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", type=Path)
     parser.add_argument("--out", type=Path, default=Path("results/split-cifar10-wide.md"))
+    parser.add_argument("--title", default="Split CIFAR-10 from a wide start ([256, 256]), four settings")
     args = parser.parse_args()
     text = table(args.runs)
     legend = (
@@ -102,7 +103,7 @@ def main() -> None:
         "\nBold: the interval excludes 0. †: the paired t-test's p stays under 0.05 after Holm's adjustment over every"
         " test in the table."
     )
-    args.out.write_text(f"# Split CIFAR-10 from a wide start ([256, 256]), four settings\n\n{legend}\n\n{text}\n")
+    args.out.write_text(f"# {args.title}\n\n{legend}\n\n{text}\n")
     print(text)
 
 
