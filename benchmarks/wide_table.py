@@ -16,7 +16,7 @@ import argparse
 from pathlib import Path
 
 from isocl.harness.report import find_summaries, paired_comparison
-from isocl.harness.stats import holm, mean_ci
+from isocl.harness.stats import holm_where_tested, mean_ci
 
 SETTINGS = {  # setting -> scenario
     "class, removal": "split-cifar10-growth-wide",
@@ -55,13 +55,6 @@ def _difference(c: dict | None, p_holm: float | None) -> str:
     return f"{bold}{c['mean']:+.2f} [{c['ci_low']:+.2f}, {c['ci_high']:+.2f}]{dagger}{bold}"
 
 
-def _holm_of(comparisons: list) -> list:
-    """Holm-adjusted p of each comparison that has a test (None elsewhere), over all of them as one family."""
-    tested = [i for i, c in enumerate(comparisons) if c is not None and "p_value" in c]
-    adjusted = dict(zip(tested, holm([comparisons[i]["p_value"] for i in tested]), strict=True))
-    return [adjusted.get(i) for i in range(len(comparisons))]
-
-
 def _widths(runs: list | None) -> str:
     if not runs:
         return "n/a"
@@ -83,7 +76,7 @@ def table(runs: Path) -> str:
             if groups[0] is None:  # no isotropic runs of this strategy in this setting: nothing to compare
                 continue
             rows.append((setting, x, groups, [_comparison(groups[0], control) for control in groups[1:]]))
-    p_holm = iter(_holm_of([c for *_, comparisons in rows for c in comparisons]))
+    p_holm = iter(holm_where_tested([c and c.get("p_value") for *_, comparisons in rows for c in comparisons]))
     for setting, x, groups, comparisons in rows:
         cells = [_accuracy(run) for run in groups]
         cells += [_difference(c, next(p_holm)) for c in comparisons] + [_widths(groups[0])]

@@ -11,7 +11,7 @@ import numpy as np
 
 from isocl.harness import abundance_report, scheduled_report
 from isocl.harness.plots import epoch_axis, hidden_widths_change, plot_scenario, plot_widths
-from isocl.harness.stats import holm, mean_ci, paired_difference
+from isocl.harness.stats import holm_where_tested, mean_ci, paired_difference
 from isocl.harness.store import read_json
 
 _epoch_axis = epoch_axis  # the name older callers import
@@ -221,9 +221,8 @@ def topology_table(strategies: dict) -> str:
     if not pairs:
         return ""
     found = [paired_comparison(strategies[name], strategies[control]) for name, control in pairs]
-    tested = [i for i, c in enumerate(found) if c["n"] >= 2]
-    adjusted = dict(zip(tested, holm([found[i]["p_value"] for i in tested]), strict=True))
-    rows = [_topology_row(*pair, c, adjusted.get(i)) for i, (pair, c) in enumerate(zip(pairs, found, strict=True))]
+    adjusted = holm_where_tested([c.get("p_value") for c in found])
+    rows = [_topology_row(*pair, c, p) for pair, c, p in zip(pairs, found, adjusted, strict=True)]
     header = [
         "Does topology help? (iso strategy minus control, paired by seed: final average accuracy)",
         "",

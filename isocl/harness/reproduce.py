@@ -11,6 +11,18 @@ from isocl.harness.config import scenario_from_dict
 from isocl.harness.runner import RunOptions, run_scenario
 
 RUN_FIELDS = ("strategy", "strategy_params", "seed")
+PROVENANCE_KEYS = (  # named when they differ between a summary and its re-run
+    "git_commit",
+    "git_dirty",
+    "isocl_version",
+    "torch",
+    "avalanche",
+    "python",
+    "device",
+    "cpu_threads",
+    "processor",
+    "data",
+)
 
 
 def scenario_of(summary: dict, source: str):
@@ -59,5 +71,4 @@ def reproduce(path: Path, options: RunOptions) -> tuple[bool, list[str]]:
 
 
 def _provenance_changes(old: dict, new: dict) -> list[str]:
-    keys = ("git_commit", "git_dirty", "isocl_version", "torch", "avalanche", "python", "device", "cpu_threads")
-    return [k for k in (*keys, "processor", "data") if old.get(k) != new.get(k)]
+    return [k for k in PROVENANCE_KEYS if old.get(k) != new.get(k)]

@@ -75,3 +75,10 @@ def holm(p_values: Sequence[float]) -> list[float]:
         running = max(running, min(1.0, (m - rank) * p_values[i]))
         adjusted[i] = running
     return adjusted
+
+
+def holm_where_tested(p_values: Sequence[float | None]) -> list[float | None]:
+    """`holm` over the entries that hold a p-value, as one family; None (no test: fewer than 2 pairs) stays None."""
+    tested = [i for i, p in enumerate(p_values) if p is not None]
+    adjusted = dict(zip(tested, holm([p_values[i] for i in tested]), strict=True))
+    return [adjusted.get(i) for i in range(len(p_values))]
